@@ -1,0 +1,1 @@
+"""MR-LoRA continual learning for multimodal LLMs: the work itself, importable without Prefect."""

@@ -1,0 +1,147 @@
+"""The `mllmcl` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from components.data.generator.writer import PRESETS, generate_benchmark
+from components.data.problems import SourceValidationError
+from components.data.tasks import TRACK_ORDER
+from components.evaluation.predictions import read_annotations, read_predictions
+from components.evaluation.scorers import RULES, ScoringError, score
+from components.settings import get_settings
+
+# No analytics or telemetry calls from a machine that may have no network.
+for _name, _value in {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DVC_NO_ANALYTICS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+
+TrackOption = Annotated[str, typer.Option(help=f"one of {', '.join(TRACK_ORDER)}")]
+
+
+def _check_choice(value: str | None, choices, what: str) -> None:
+    if value is not None and value not in choices:
+        errors.print(f"[red]unknown {what} {value!r}[/]; choose one of {', '.join(choices)}")
+        raise typer.Exit(2)
+
+
+@app.command()
+def generate(
+    track: TrackOption,
+    out: Annotated[Path, typer.Option(help="folder to write the benchmark into")],
+    seed: Annotated[int, typer.Option(help="generator seed")] = 0,
+    preset: Annotated[str, typer.Option(help=f"one of {', '.join(PRESETS)}")] = "default",
+) -> None:
+    """Generate the embedded benchmark (MLLM-CL layout) for a track."""
+    _check_choice(track, TRACK_ORDER, "track")
+    _check_choice(preset, PRESETS, "preset")
+    generated = generate_benchmark(
+        track, out, seed=seed, preset=preset, replay=get_settings().replay_per_task
+    )  # type: ignore[arg-type]
+    console.print(f"wrote the {track} track ({preset}, seed {seed}) to {generated.root}")
+    for task, counts in generated.counts.items():
+        console.print(f"  {task}: " + ", ".join(f"{n} {split}" for split, n in counts.items()))
+
+
+def run_prepare(source: Path, benchmark: str, track: str | None, tasks: list[str] | None) -> dict:
+    from flows.prepare import prepare_data  # Prefect is imported only by commands that run flows
+
+    try:
+        return prepare_data(source=source, benchmark=benchmark, track=track, tasks=tasks)
+    except SourceValidationError as error:
+        errors.print(f"[red]{len(error.problems)} problem(s) in {source}; nothing was written:[/]")
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+def _print_prepared(result: dict) -> None:
+    prepared = result["prepared"]
+    table = Table(title=f"{prepared.benchmark}: data version {prepared.version}")
+    for column in ("task", "scorer", "train", "test", "router", "router from", "built"):
+        table.add_column(column)
+    for entry in prepared.manifest.tasks:
+        c = entry.counts
+        table.add_row(
+            entry.spec.name,
+            entry.spec.scorer,
+            str(c["train"]),
+            str(c["test"]),
+            str(c["router"]),
+            entry.router_source,
+            "yes" if entry.spec.name in prepared.built else "unchanged",
+        )
+    console.print(table)
+    console.print(
+        f"data version: [bold]{prepared.version}[/]  (MLflow run {result['mlflow_run_id']})"
+    )
+
+
+@app.command()
+def prepare(
+    source: Annotated[
+        Path, typer.Option(help="MLLM-CL layout root: <source>/<Task>/train.json ...")
+    ],
+    benchmark: Annotated[str, typer.Option(help="name under data/ and in the registry")],
+    track: Annotated[str | None, typer.Option(help="domain or ability (task order)")] = None,
+    tasks: Annotated[str | None, typer.Option(help="comma-separated subset, e.g. RS,Med")] = None,
+) -> None:
+    """Validate, build, version (DVC) and log (MLflow) a benchmark source."""
+    _check_choice(track, TRACK_ORDER, "track")
+    names = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
+    _print_prepared(run_prepare(source, benchmark, track, names))
+
+
+@app.command("score")
+def score_command(
+    scorer: Annotated[str, typer.Option(help=f"one of {', '.join(RULES)}")],
+    annotations: Annotated[Path, typer.Option(help="test.json of the task")],
+    predictions: Annotated[Path, typer.Option(help="predictions, JSON lines")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Score predictions with an official MLLM-CL scoring rule."""
+    _check_choice(scorer, RULES, "scorer")
+    try:
+        report = score(scorer, read_annotations(annotations), read_predictions(predictions))
+    except (ScoringError, ValueError, OSError) as error:
+        errors.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(report.as_dict()))
+        return
+    print(f"Samples: {report.samples}\nAccuracy: {report.accuracy:.2f}%")
+    for name, category in sorted(report.categories.items()):
+        print(f"  {name}: {category.accuracy:.2f}% ({category.hits:g}/{category.samples})")
+
+
+@app.command()
+def demo(
+    preset: Annotated[str, typer.Option(help=f"one of {', '.join(PRESETS)}")] = "default",
+) -> None:
+    """The main job on the embedded default: generate and prepare the domain benchmark."""
+    _check_choice(preset, PRESETS, "preset")
+    settings = get_settings()
+    source = settings.home / "sources" / "domain"
+    generate_benchmark("domain", source, preset=preset, replay=settings.replay_per_task)  # type: ignore[arg-type]
+    result = run_prepare(source, "domain", "domain", None)
+    _print_prepared(result)
+    console.print(
+        f"\nLook around:\n  mlflow ui --backend-store-uri {settings.resolved_tracking_uri}\n"
+        f"  prefect server start   (then open http://127.0.0.1:4200)\n"
+        f"  dvc status   (the prepared data in {settings.data_dir} is version-controlled)"
+    )

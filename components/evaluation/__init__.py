@@ -1,0 +1,1 @@
+"""Scoring: the official per-task scorers, the continual metrics, reports and plots."""

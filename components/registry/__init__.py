@@ -1,0 +1,1 @@
+"""MLflow: tracking helpers, and (later) the bundle model, gates and promotion."""

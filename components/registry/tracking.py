@@ -1,0 +1,112 @@
+"""Every MLflow call of the pipeline goes through here: the store, experiments and runs."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import warnings
+from pathlib import Path
+
+from mlflow.data.huggingface_dataset import from_huggingface
+from mlflow.entities import Run
+
+import mlflow
+from components.data.build import load_split
+from components.data.prepare import PreparedData
+from components.settings import Settings
+
+KIND_TAG = "mllmcl.kind"
+VERSION_TAG = "mllmcl.data_version"
+BENCHMARK_TAG = "mllmcl.benchmark"
+SPLITS = ("train", "test", "router")
+
+
+def configure_tracking(settings: Settings) -> str:
+    """Point MLflow at the store (creating the embedded sqlite one when needed)."""
+    uri = settings.resolved_tracking_uri
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def experiment_id(name: str, settings: Settings) -> str:
+    """The experiment's id, created with its artifacts under mlflow/artifacts for a local store."""
+    configure_tracking(settings)
+    existing = mlflow.get_experiment_by_name(name)
+    if existing is not None:
+        return existing.experiment_id
+    location = None
+    if settings.resolved_tracking_uri.startswith("sqlite:"):
+        location = (settings.artifact_root / name).as_uri()
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def benchmark_experiment(benchmark: str) -> str:
+    return f"mllmcl-{benchmark}"
+
+
+def find_preparation_run(prepared: PreparedData, settings: Settings) -> Run | None:
+    runs = mlflow.search_runs(
+        experiment_ids=[experiment_id(benchmark_experiment(prepared.benchmark), settings)],
+        filter_string=(
+            f"tags.`{KIND_TAG}` = 'prepare' and tags.`{VERSION_TAG}` = '{prepared.version}' "
+            "and attributes.status = 'FINISHED'"
+        ),
+        output_format="list",
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def log_data_preparation(prepared: PreparedData, source: Path, settings: Settings) -> str:
+    """One run per data version: params, counts, the manifest, and every split as a dataset
+    input whose digest is the DVC version. An already-logged version is not logged again."""
+    known = find_preparation_run(prepared, settings)
+    if known is not None:
+        return known.info.run_id
+    manifest = prepared.manifest
+    with mlflow.start_run(
+        experiment_id=experiment_id(benchmark_experiment(prepared.benchmark), settings),
+        run_name=f"prepare-{prepared.benchmark}-{prepared.version[:8]}",
+        tags={
+            KIND_TAG: "prepare",
+            VERSION_TAG: prepared.version,
+            BENCHMARK_TAG: prepared.benchmark,
+        },
+    ) as run:
+        mlflow.log_params(
+            {
+                "benchmark": prepared.benchmark,
+                "track": manifest.track or "",
+                "tasks": ",".join(t.spec.name for t in manifest.tasks),
+                "source": str(source),
+                "data_version": prepared.version,
+                "built": ",".join(prepared.built) or "-",
+                "replay_per_task": settings.replay_per_task,
+            }
+        )
+        for entry in manifest.tasks:
+            name = entry.spec.name
+            mlflow.log_params(
+                {f"{name}.scorer": entry.spec.scorer, f"{name}.source_hash": entry.source_hash[:16]}
+            )
+            mlflow.log_metrics(
+                {f"{name}.{split}_samples": count for split, count in entry.counts.items()}
+            )
+            for split in SPLITS:
+                path = prepared.data_dir / prepared.benchmark / name / f"{split}.parquet"
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # "source can be interpreted in multiple ways"
+                    dataset = from_huggingface(
+                        load_split(prepared.data_dir, prepared.benchmark, name, split),
+                        source=str(path),
+                        name=f"{prepared.benchmark}/{name}/{split}",
+                        digest=prepared.version,
+                    )
+                    mlflow.log_input(dataset, context=split, tags={"task": name})
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "manifest.json"
+            path.write_text(json.dumps(manifest.model_dump(mode="json"), indent=1, sort_keys=True))
+            mlflow.log_artifact(str(path))
+        return run.info.run_id

@@ -1,0 +1,112 @@
+"""One settings object for the whole pipeline: `MLLMCL_*` environment variables over an optional
+YAML file over defaults. Paths default to places under the project home."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+HOME_MARKER = "prefect.yaml"
+CONFIG_FILE_NAME = "mllmcl.yaml"
+
+
+def find_home(start: Path | None = None) -> Path:
+    """The checkout enclosing `start` (the folder holding prefect.yaml), else `start` itself."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / HOME_MARKER).is_file():
+            return folder
+    return start
+
+
+def _home_from_env() -> Path:
+    explicit = os.environ.get("MLLMCL_HOME")
+    return Path(explicit).expanduser().resolve() if explicit else find_home()
+
+
+def config_file() -> Path | None:
+    """The YAML config: `MLLMCL_CONFIG` if set, else `<home>/mllmcl.yaml` when it exists."""
+    explicit = os.environ.get("MLLMCL_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"MLLMCL_CONFIG points to {path}, which is not a file")
+        return path
+    default = _home_from_env() / CONFIG_FILE_NAME
+    return default if default.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MLLMCL_", extra="forbid")
+
+    home: Path = Field(default_factory=_home_from_env, description="project home")
+    data_dir: Path | None = Field(
+        None, description="prepared, DVC-versioned data (default home/data)"
+    )
+    staging_dir: Path | None = Field(None, description="scratch space for atomic preparation")
+    dvc_remote: str | None = Field(
+        None, description="DVC remote URL or path (default home/dvc-remote)"
+    )
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI (default sqlite:///home/mlflow/mlflow.db)"
+    )
+    artifact_root: Path | None = Field(
+        None, description="MLflow artifact root for the sqlite store"
+    )
+    replay_per_task: int = Field(20, ge=1, description="router replay samples per task")
+    seed: int = Field(0, description="seed for every sampled choice")
+    max_image_pixels: int = Field(
+        89_478_485, ge=1, description="images larger than this are rejected (decompression bombs)"
+    )
+
+    @model_validator(mode="after")
+    def _fill_paths(self) -> Settings:
+        self.home = self.home.expanduser().resolve()
+        self.data_dir = self.data_dir or self.home / "data"
+        self.staging_dir = self.staging_dir or self.home / ".mllmcl-staging"
+        self.dvc_remote = self.dvc_remote or str(self.home / "dvc-remote")
+        self.artifact_root = self.artifact_root or self.home / "mlflow" / "artifacts"
+        return self
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        """MLFLOW_TRACKING_URI wins, then the setting, then the embedded sqlite store."""
+        return (
+            os.environ.get("MLFLOW_TRACKING_URI")
+            or self.tracking_uri
+            or f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
+        )
+
+    @property
+    def dvc_file(self) -> Path:
+        return self.data_dir.with_suffix(".dvc")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        yaml_path = config_file()
+        if yaml_path is not None:
+            sources += (YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path),)
+        return sources
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests clear the cache after changing the environment."""
+    return Settings()

@@ -1,0 +1,64 @@
+"""Test homes: every test that touches the pipeline's state gets its own project home, MLflow
+store, DVC repo and remote; Prefect runs against a temporary server with its own home."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_PREFECT_HOME = tempfile.mkdtemp(prefix="mllmcl-prefect-")
+os.environ.update(
+    {
+        "PREFECT_HOME": _PREFECT_HOME,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "DVC_NO_ANALYTICS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+        "GIT_PYTHON_REFRESH": "quiet",
+    }
+)
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+from components.data.generator.writer import generate_benchmark  # noqa: E402
+from components.settings import Settings, get_settings  # noqa: E402
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh project home (not a git checkout) with settings pointing into it."""
+    project = tmp_path / "home"
+    project.mkdir()
+    (project / "prefect.yaml").write_text("name: test\n")
+    monkeypatch.setenv("MLLMCL_HOME", str(project))
+    for name in ("MLLMCL_CONFIG", "MLLMCL_DATA_DIR", "MLLMCL_TRACKING_URI", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield project
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def micro_domain(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The micro domain benchmark, generated once per session (treat as read-only)."""
+    out = tmp_path_factory.mktemp("sources") / "domain"
+    generate_benchmark("domain", out, preset="micro", progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """A real, temporary Prefect server for the flows under test."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
