@@ -145,3 +145,78 @@ def demo(
         f"  prefect server start   (then open http://127.0.0.1:4200)\n"
         f"  dvc status   (the prepared data in {settings.data_dir} is version-controlled)"
     )
+
+
+base_app = typer.Typer(no_args_is_help=True, help="The base MLLM.")
+app.add_typer(base_app, name="base")
+
+
+@base_app.command("build-tiny")
+def build_tiny() -> None:
+    """Build and pretrain the tiny CPU LLaVA (once per config) and register it in MLflow."""
+    from flows.base import build_base
+
+    ref = build_base()
+    console.print(f"tiny base: {ref.name_or_path} (digest {ref.digest})")
+
+
+@app.command("train-expert")
+def train_expert_command(
+    benchmark: Annotated[str, typer.Option(help="a prepared benchmark")],
+    tasks: Annotated[str | None, typer.Option(help="comma-separated; default: every task")] = None,
+) -> None:
+    """Train (or reuse) the LoRA expert of each task and register it in MLflow."""
+    from flows.train_expert import train_experts
+
+    names = [t.strip() for t in tasks.split(",")] if tasks else None
+    for item in train_experts(benchmark, names):
+        state = "reused" if item.reused else "trained"
+        console.print(f"{item.name} v{item.version} ({state}) at {item.folder}")
+
+
+@app.command("train-router")
+def train_router_command(
+    benchmark: Annotated[str, typer.Option(help="a prepared benchmark")],
+    tasks: Annotated[str | None, typer.Option(help="the expert pool; default: every task")] = None,
+) -> None:
+    """Train (or reuse) the router over the experts of the given tasks."""
+    from flows.train_router import train_router
+
+    names = [t.strip() for t in tasks.split(",")] if tasks else None
+    item = train_router(benchmark, names)
+    console.print(f"{item.name} v{item.version} ({'reused' if item.reused else 'trained'})")
+
+
+@app.command()
+def predict(
+    benchmark: Annotated[str, typer.Option(help="whose registered router and experts to use")],
+    image: Annotated[Path, typer.Option(help="an image file")],
+    question: Annotated[str, typer.Option(help="the question about the image")],
+    router_version: Annotated[
+        str | None, typer.Option(help="a router version (default: champion, else newest)")
+    ] = None,
+) -> None:
+    """Answer one question with MR-LoRA: the router picks the expert, the expert answers."""
+    from PIL import Image
+
+    from components.models.inference import TwoStage
+    from components.models.prompts import Sample
+    from components.registry.bundle import resolve_bundle
+
+    settings = get_settings()
+    parts = resolve_bundle(benchmark, settings, router_version)
+    bundle = TwoStage(
+        parts.base.name_or_path,
+        parts.router,
+        parts.experts,
+        parts.spec,
+        settings.router_decoding,
+        settings.dtype,
+        settings.device,
+    )
+    with Image.open(image) as picture:
+        result = bundle.answer([Sample(picture.convert("RGB"), question)])[0]
+    console.print(
+        f"expert: {result.letter} = {result.task} (v{parts.expert_versions[result.task]}, "
+        f"router v{parts.router_version})\nanswer: {result.answer}"
+    )

@@ -15,6 +15,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from components.models.config import DEFAULT_TEMPLATE, Decoding, PresetName, TinyBaseConfig
+
 HOME_MARKER = "prefect.yaml"
 CONFIG_FILE_NAME = "mllmcl.yaml"
 
@@ -46,7 +48,9 @@ def config_file() -> Path | None:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MLLMCL_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="MLLMCL_", env_nested_delimiter="__", extra="forbid"
+    )
 
     home: Path = Field(default_factory=_home_from_env, description="project home")
     data_dir: Path | None = Field(
@@ -62,6 +66,19 @@ class Settings(BaseSettings):
     artifact_root: Path | None = Field(
         None, description="MLflow artifact root for the sqlite store"
     )
+    models_dir: Path | None = Field(
+        None, description="built bases and trained adapters (home/models)"
+    )
+    base_model: str = Field(
+        "tiny", description="'tiny' (built here, CPU) or any HF LLaVA folder or hub id"
+    )
+    tiny: TinyBaseConfig = Field(default_factory=TinyBaseConfig, description="the tiny base")
+    dtype: str = Field("auto", description="auto (bf16 on GPU, fp32 on CPU) or a torch dtype name")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:1, ...")
+    expert_preset: PresetName = Field("cpu", description="official (the paper's) or cpu")
+    router_preset: PresetName = Field("cpu", description="official (the paper's) or cpu")
+    router_template: str = Field(DEFAULT_TEMPLATE, description="the router's prompt")
+    router_decoding: Decoding = Field("constrained", description="constrained or official")
     replay_per_task: int = Field(20, ge=1, description="router replay samples per task")
     seed: int = Field(0, description="seed for every sampled choice")
     max_image_pixels: int = Field(
@@ -75,6 +92,7 @@ class Settings(BaseSettings):
         self.staging_dir = self.staging_dir or self.home / ".mllmcl-staging"
         self.dvc_remote = self.dvc_remote or str(self.home / "dvc-remote")
         self.artifact_root = self.artifact_root or self.home / "mlflow" / "artifacts"
+        self.models_dir = self.models_dir or self.home / "models"
         return self
 
     @property

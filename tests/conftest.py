@@ -62,3 +62,29 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+MICRO_TINY = {"pretrain_samples": 320, "pretrain_epochs": 1, "pretrain_lr": 2e-3}
+
+
+@pytest.fixture(scope="session")
+def micro_home(tmp_path_factory: pytest.TempPathFactory, micro_domain: Path) -> Path:
+    """A session home with the micro domain benchmark prepared (benchmark name 'micro')."""
+    from tests.helpers import prepare_without_prefect
+
+    project = tmp_path_factory.mktemp("micro-home")
+    (project / "prefect.yaml").write_text("name: test\n")
+    prepare_without_prefect(micro_domain, "micro", Settings(home=project))
+    return project
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny LLaVA built with a micro pretraining budget (seconds), shared by the model tests."""
+    from components.models.base import ensure_tiny_base
+    from components.models.config import TinyBaseConfig
+
+    build = ensure_tiny_base(
+        tmp_path_factory.mktemp("models"), TinyBaseConfig(**MICRO_TINY), progress=False
+    )
+    return build

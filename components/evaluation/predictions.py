@@ -33,3 +33,27 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
             raise ValueError(f"{path}: line {number}: needs question_id and text")
         records.append(record)
     return records
+
+
+def prediction_records(
+    annotations: list[dict[str, Any]], answers: list[str], prompts: list[str], model_id: str
+) -> list[dict[str, Any]]:
+    """Answers in the official JSON-lines form: question_id, prompt, text, answer_id, model_id,
+    metadata."""
+    return [
+        {
+            "question_id": annotation["question_id"],
+            "prompt": prompt,
+            "text": answer,
+            "answer_id": f"{model_id}:{annotation['question_id']}",
+            "model_id": model_id,
+            "metadata": {},
+        }
+        for annotation, answer, prompt in zip(annotations, answers, prompts, strict=True)
+    ]
+
+
+def write_predictions(records: list[dict[str, Any]], path: Path) -> None:
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mlflow.data.huggingface_dataset import from_huggingface
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 
 import mlflow
 from components.data.build import load_split
@@ -39,7 +40,10 @@ def experiment_id(name: str, settings: Settings) -> str:
     location = None
     if settings.resolved_tracking_uri.startswith("sqlite:"):
         location = (settings.artifact_root / name).as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
+    try:
+        return mlflow.create_experiment(name, artifact_location=location)
+    except MlflowException:  # created meanwhile by a concurrent task
+        return mlflow.get_experiment_by_name(name).experiment_id
 
 
 def benchmark_experiment(benchmark: str) -> str:

@@ -1,0 +1,89 @@
+"""Training and loading LoRA adapters on the base: the experts, the router and the LoRA-FT
+baselines all go through `train_adapter`. An adapter is a folder in Hugging Face PEFT format
+(adapter_config.json + adapter_model.safetensors, the projector saved with it)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from peft import PeftModel, get_peft_model
+from pydantic import BaseModel
+from transformers import TrainerCallback
+
+from components.models.base import load_base
+from components.models.lora import AdapterSettings, lora_config
+from components.models.prompts import Sample
+from components.models.training import train_model
+
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+class AdapterRun(BaseModel):
+    folder: Path
+    seconds: float
+    samples: int
+    samples_per_second: float
+    adapter_bytes: int
+    trainable_parameters: int
+    log_history: list[dict]
+
+    @property
+    def losses(self) -> list[float]:
+        return [entry["loss"] for entry in self.log_history if "loss" in entry]
+
+
+def train_adapter(
+    base: str,
+    samples: Sequence[Sample],
+    settings: AdapterSettings,
+    out: Path,
+    start_from: Path | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+    progress: bool = True,
+    dtype: str = "auto",
+    device: str = "auto",
+) -> AdapterRun:
+    """Train a LoRA adapter on `samples` from the base (or continue `start_from`, for LoRA-FT)
+    and save it to `out` (written whole, then moved into place)."""
+    model, processor = load_base(base, dtype=dtype, device=device)
+    if start_from is not None:
+        peft_model = PeftModel.from_pretrained(model, str(start_from), is_trainable=True)
+    else:
+        peft_model = get_peft_model(model, lora_config(settings))
+    trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    started = time.perf_counter()
+    history = train_model(
+        peft_model, processor, samples, settings.train, partial / "trainer", callbacks, progress
+    )
+    seconds = time.perf_counter() - started
+    shutil.rmtree(partial / "trainer", ignore_errors=True)
+    peft_model.save_pretrained(str(partial))
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
+    return AdapterRun(
+        folder=out,
+        seconds=seconds,
+        samples=len(samples),
+        samples_per_second=len(samples) * settings.train.epochs / seconds,
+        adapter_bytes=(out / ADAPTER_WEIGHTS).stat().st_size,
+        trainable_parameters=trainable,
+        log_history=history,
+    )
+
+
+def load_adapters(
+    base: str, adapters: dict[str, Path], dtype: str = "auto", device: str = "auto"
+) -> tuple[PeftModel, object]:
+    """The base with several named adapters loaded side by side (switch with `set_adapter`)."""
+    model, processor = load_base(base, dtype=dtype, device=device)
+    names = list(adapters)
+    peft_model = PeftModel.from_pretrained(model, str(adapters[names[0]]), adapter_name=names[0])
+    for name in names[1:]:
+        peft_model.load_adapter(str(adapters[name]), adapter_name=name)
+    peft_model.eval()
+    return peft_model, processor

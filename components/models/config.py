@@ -1,0 +1,102 @@
+"""Model settings as plain data (no torch import): the tiny base's shape, adapter and training
+hyper-parameters and their presets, and the router's prompt and decoding."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class TrainSettings(BaseModel, frozen=True):
+    epochs: float = 3.0
+    learning_rate: float = 2e-5
+    batch_size: int = 16
+    gradient_accumulation: int = 1
+    scheduler: str = "cosine"
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    seed: int = 0
+    bf16: bool = False
+
+
+PresetName = Literal["official", "cpu"]
+
+
+class AdapterSettings(BaseModel, frozen=True):
+    rank: int
+    alpha: int
+    dropout: float = 0.05
+    vision: bool = False  # also adapt the vision tower (the ability track does)
+    # Also train the token embeddings and output head (own copies per adapter). A real LLM
+    # already speaks the answer vocabulary; the tiny base has not seen it, so the CPU presets
+    # train these too. The official presets leave them frozen, as the paper does.
+    train_vocabulary: bool = False
+    train: TrainSettings
+
+
+EXPERT_PRESETS: dict[str, AdapterSettings] = {
+    # The paper's expert settings (MR-LoRA official scripts).
+    "official": AdapterSettings(
+        rank=128,
+        alpha=256,
+        train=TrainSettings(epochs=1, learning_rate=2e-5, batch_size=16, bf16=True),
+    ),
+    # Tuned so that the tiny base learns a default-preset task in about a minute on 2 CPU cores.
+    "cpu": AdapterSettings(
+        rank=16,
+        alpha=32,
+        train_vocabulary=True,
+        train=TrainSettings(epochs=16, learning_rate=3e-3, batch_size=16, warmup_ratio=0.05),
+    ),
+}
+
+ROUTER_PRESETS: dict[str, AdapterSettings] = {
+    "official": AdapterSettings(
+        rank=128,
+        alpha=256,
+        train=TrainSettings(epochs=40, learning_rate=5e-6, batch_size=16, bf16=True),
+    ),
+    "cpu": AdapterSettings(
+        rank=8,
+        alpha=16,
+        train_vocabulary=True,
+        train=TrainSettings(epochs=12, learning_rate=3e-3, batch_size=16, warmup_ratio=0.05),
+    ),
+}
+
+
+class TinyBaseConfig(BaseModel, frozen=True):
+    """Everything that shapes the tiny base; its hash names the built model."""
+
+    image_size: int = 64
+    patch_size: int = 16
+    vision_hidden: int = 64
+    vision_layers: int = 3
+    vision_heads: int = 4
+    text_hidden: int = 128
+    text_layers: int = 3
+    text_heads: int = 4
+    vocab_size: int = 1024
+    max_positions: int = 512
+    pretrain_samples: int = 8000
+    pretrain_epochs: int = 3
+    pretrain_lr: float = 1e-3
+    pretrain_batch: int = 32
+    seed: int = 0
+
+    def digest(self) -> str:
+        payload = json.dumps({"format": 1, **self.model_dump()}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+Decoding = Literal["constrained", "official"]
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+DEFAULT_TEMPLATE = (
+    "You are a router. Several experts can answer questions about this image; pick the one "
+    "whose specialty fits it best.\nExperts:\n{experts}\nQuestion: {question}\n"
+    "Reply with the expert's letter only. Do not answer the question."
+)

@@ -1,0 +1,163 @@
+"""Two-stage MR-LoRA inference: (1) the router reads image + question and picks an expert,
+(2) only that expert (base + its LoRA) answers. Batched and grouped by expert; when no adapter
+touches the vision tower, each image goes through it once and both stages reuse its features
+(each adapter still applies its own projector)."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from peft import PeftModel
+from pydantic import BaseModel
+from transformers import ProcessorMixin
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+from components.models.adapters import load_adapters
+from components.models.config import Decoding
+from components.models.prompts import Sample, encode_prompts
+from components.models.router import (
+    RouterSpec,
+    constrained_letters,
+    decode_official,
+    letter_token_ids,
+)
+
+ROUTER = "router"
+
+
+class Routed(BaseModel):
+    task: str
+    letter: str
+    router_output: str
+    answer: str = ""
+
+
+def adapter_touches_vision(folder: Path) -> bool:
+    config = (folder / "adapter_config.json").read_text(encoding="utf-8")
+    return "vision_tower" in config
+
+
+class TwoStage:
+    """The routed bundle: base + router adapter + one adapter per expert, loaded once."""
+
+    def __init__(
+        self,
+        base: str,
+        router: Path,
+        experts: dict[str, Path],
+        spec: RouterSpec,
+        decoding: Decoding = "constrained",
+        dtype: str = "auto",
+        device: str = "auto",
+        seed: int = 0,
+        max_new_tokens: int = 24,
+    ) -> None:
+        self.spec = spec
+        self.decoding = decoding
+        self.max_new_tokens = max_new_tokens
+        self.rng = random.Random(seed)
+        self.model, self.processor = load_adapters(base, {ROUTER: router, **experts}, dtype, device)
+        self.share_vision = not any(adapter_touches_vision(p) for p in [router, *experts.values()])
+        self.letter_ids = letter_token_ids(self.processor, spec.letters)
+
+    # -- vision features, computed once per image -------------------------------------------
+    def _vision_states(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        llava = self.model.get_base_model().model
+        config = self.model.get_base_model().config
+        hidden = llava.vision_tower(pixel_values, output_hidden_states=True).hidden_states
+        layers = config.vision_feature_layer
+        selected = [hidden[layer] for layer in ([layers] if isinstance(layers, int) else layers)]
+        if config.vision_feature_select_strategy == "default":
+            selected = [h[:, 1:] for h in selected]
+        return torch.cat(selected, dim=-1)
+
+    def _image_inputs(self, encoded, states: torch.Tensor | None, rows: list[int]) -> dict:
+        """Model inputs for `rows`: cached features through the active adapter's projector, or
+        the raw pixels when the vision tower is adapted."""
+        inputs = {
+            "input_ids": encoded["input_ids"][rows],
+            "attention_mask": encoded["attention_mask"][rows],
+        }
+        if states is None:
+            inputs["pixel_values"] = encoded["pixel_values"][rows]
+            return inputs
+        projector = self.model.get_base_model().model.multi_modal_projector
+        features = projector(states[rows])
+        inputs["mm_encoder_outputs"] = {
+            "image": BaseModelOutputWithPooling(pooler_output=list(features))
+        }
+        return inputs
+
+    # -- the two stages ---------------------------------------------------------------------
+    @torch.inference_mode()
+    def _generate(self, inputs: dict) -> list[str]:
+        output = self.model.generate(
+            **inputs,
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            pad_token_id=self.processor.tokenizer.pad_token_id,
+        )
+        fresh = output[:, inputs["input_ids"].shape[1] :]
+        return [t.strip() for t in self.processor.batch_decode(fresh, skip_special_tokens=True)]
+
+    @torch.inference_mode()
+    def _route_batch(
+        self, samples: Sequence[Sample]
+    ) -> tuple[list[Routed], torch.Tensor | None, dict]:
+        routed_prompts = [Sample(s.image, self.spec.prompt(s.question)) for s in samples]
+        encoded = encode_prompts(self.processor, routed_prompts).to(self.model.device)
+        states = self._vision_states(encoded["pixel_values"]) if self.share_vision else None
+        rows = list(range(len(samples)))
+        self.model.set_adapter(ROUTER)
+        inputs = self._image_inputs(encoded, states, rows)
+        if self.decoding == "constrained":
+            outputs = constrained_letters(self.model, inputs, self.letter_ids, self.spec.letters)
+            letters = outputs
+        else:
+            outputs = self._generate(inputs)
+            letters = [decode_official(text, self.spec.letters, self.rng) for text in outputs]
+        routed = [
+            Routed(task=self.spec.task_of(letter), letter=letter, router_output=text)
+            for letter, text in zip(letters, outputs, strict=True)
+        ]
+        return routed, states, encoded
+
+    def route(self, samples: Sequence[Sample], batch_size: int = 32) -> list[Routed]:
+        routed: list[Routed] = []
+        for start in range(0, len(samples), batch_size):
+            routed += self._route_batch(samples[start : start + batch_size])[0]
+        return routed
+
+    @torch.inference_mode()
+    def answer(self, samples: Sequence[Sample], batch_size: int = 32) -> list[Routed]:
+        """Route every sample, then answer each group with its expert alone."""
+        results: list[Routed] = []
+        for start in range(0, len(samples), batch_size):
+            batch = samples[start : start + batch_size]
+            routed, states, _ = self._route_batch(batch)
+            encoded = encode_prompts(self.processor, batch).to(self.model.device)
+            groups: dict[str, list[int]] = defaultdict(list)
+            for row, item in enumerate(routed):
+                groups[item.task].append(row)
+            for task, rows in groups.items():
+                self.model.set_adapter(task)
+                for row, text in zip(
+                    rows, self._generate(self._image_inputs(encoded, states, rows)), strict=True
+                ):
+                    routed[row].answer = text
+            results += routed
+        return results
+
+
+def answer_with_expert(
+    model: PeftModel, processor: ProcessorMixin, task: str, samples: Sequence[Sample]
+) -> list[str]:
+    """One expert alone on samples (Oracle rows and the routing-cost baseline)."""
+    from components.models.generation import generate_answers
+
+    model.set_adapter(task)
+    return generate_answers(model, processor, samples)

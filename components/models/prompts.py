@@ -1,0 +1,72 @@
+"""Turning (image, question, answer) samples into model inputs, the same way for every LLaVA:
+the processor's chat template makes the prompt, the answer is appended, and only the answer
+tokens are trained (labels of the prompt are masked)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import ProcessorMixin
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class Sample:
+    image: Image.Image
+    question: str
+    answer: str = ""
+
+
+def prompt_text(processor: ProcessorMixin, question: str) -> str:
+    """The generation prompt for one image and one question (image token first)."""
+    conversation = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}
+    ]
+    return processor.apply_chat_template(conversation, add_generation_prompt=True)
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def encode_prompts(processor: ProcessorMixin, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
+    """Left-padded prompts with pixel values, ready for `generate` or next-token scoring."""
+    tokenizer = processor.tokenizer
+    tokenizer.padding_side = "left"
+    return processor(
+        images=[_rgb(s.image) for s in samples],
+        text=[prompt_text(processor, s.question) for s in samples],
+        return_tensors="pt",
+        padding=True,
+    )
+
+
+def encode_training(
+    processor: ProcessorMixin, samples: Sequence[Sample]
+) -> dict[str, torch.Tensor]:
+    """Right-padded prompt + answer + EOS, with labels only on the answer and EOS."""
+    tokenizer = processor.tokenizer
+    prompts = processor(
+        images=[_rgb(s.image) for s in samples],
+        text=[prompt_text(processor, s.question) for s in samples],
+        return_tensors=None,
+    )
+    rows, labels = [], []
+    for prompt_ids, sample in zip(prompts["input_ids"], samples, strict=True):
+        answer_ids = tokenizer(" " + sample.answer.strip(), add_special_tokens=False)["input_ids"]
+        answer_ids = [*answer_ids, tokenizer.eos_token_id]
+        rows.append(list(prompt_ids) + answer_ids)
+        labels.append([IGNORE_INDEX] * len(prompt_ids) + answer_ids)
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id
+    return {
+        "input_ids": torch.tensor([r + [pad] * (width - len(r)) for r in rows]),
+        "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows]),
+        "labels": torch.tensor([lab + [IGNORE_INDEX] * (width - len(lab)) for lab in labels]),
+        "pixel_values": torch.from_numpy(np.stack(prompts["pixel_values"])),
+    }

@@ -1,0 +1,104 @@
+"""The MR-LoRA router: the base MLLM with its own LoRA, trained on the replay samples of every
+task seen so far to answer with the letter of the expert that should answer (DESIGN §2)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+
+import torch
+from pydantic import BaseModel
+from transformers import PreTrainedModel, ProcessorMixin
+
+from components.data.tasks import TaskSpec
+from components.models.config import DEFAULT_TEMPLATE, LETTERS
+from components.models.prompts import Sample
+
+
+class Expert(BaseModel, frozen=True):
+    letter: str
+    task: str
+    description: str
+
+
+class RouterSpec(BaseModel, frozen=True):
+    """The expert pool the router chooses from, and the prompt that lists it."""
+
+    experts: tuple[Expert, ...]
+    template: str = DEFAULT_TEMPLATE
+
+    @property
+    def letters(self) -> str:
+        return "".join(e.letter for e in self.experts)
+
+    def task_of(self, letter: str) -> str:
+        return next(e.task for e in self.experts if e.letter == letter)
+
+    def letter_of(self, task: str) -> str:
+        return next(e.letter for e in self.experts if e.task == task)
+
+    def prompt(self, question: str) -> str:
+        listed = "\n".join(f"{e.letter}. {e.description}" for e in self.experts)
+        return self.template.format(experts=listed, question=question)
+
+
+def router_spec(
+    tasks: Sequence[TaskSpec],
+    template: str = DEFAULT_TEMPLATE,
+    pinned: Mapping[str, str] | None = None,
+) -> RouterSpec:
+    """Letters in arrival order (A for the first task), unless a benchmark pins its own map."""
+    if pinned:
+        experts = [
+            Expert(letter=pinned[t.name], task=t.name, description=t.description) for t in tasks
+        ]
+        experts.sort(key=lambda e: e.letter)
+    else:
+        experts = [
+            Expert(letter=LETTERS[i], task=t.name, description=t.description)
+            for i, t in enumerate(tasks)
+        ]
+    return RouterSpec(experts=tuple(experts), template=template)
+
+
+def routing_samples(spec: RouterSpec, replay: Mapping[str, Sequence[Sample]]) -> list[Sample]:
+    """The cumulative replay of every task in the pool, relabelled with its expert's letter."""
+    return [
+        Sample(sample.image, spec.prompt(sample.question), spec.letter_of(task))
+        for task, samples in replay.items()
+        for sample in samples
+    ]
+
+
+def decode_official(text: str, letters: str, rng: random.Random) -> str:
+    """The official rule: more than one character outside the letter set, or no letter at all,
+    gives a random expert; otherwise the first letter found, checked A, B, C, ... in order."""
+    outside = [c for c in text if c not in letters]
+    present = [letter for letter in letters if letter in text]
+    if len(outside) > 1 or not present:
+        return rng.choice(letters)
+    return present[0]
+
+
+def letter_token_ids(processor: ProcessorMixin, letters: str) -> list[int]:
+    """The token each letter answer starts with; they must be distinct to score letters."""
+    ids = [
+        processor.tokenizer(" " + letter, add_special_tokens=False)["input_ids"][0]
+        for letter in letters
+    ]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"the tokenizer does not give the letters {letters} distinct first tokens")
+    return ids
+
+
+@torch.inference_mode()
+def constrained_letters(
+    model: PreTrainedModel,
+    inputs: Mapping[str, torch.Tensor],
+    letter_ids: Sequence[int],
+    letters: str,
+) -> list[str]:
+    """Score the candidate letters at the next position in one forward pass: never illegal."""
+    logits = model(**inputs).logits[:, -1, :]
+    best = logits[:, list(letter_ids)].argmax(dim=-1)
+    return [letters[i] for i in best.tolist()]

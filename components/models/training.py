@@ -1,0 +1,71 @@
+"""One training loop for every adapter and for the tiny base: the Hugging Face Trainer, so the
+same code runs on a laptop CPU and on multi-GPU machines (accelerate / DDP / DeepSpeed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from transformers import (
+    PreTrainedModel,
+    ProcessorMixin,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
+
+from components.models.config import TrainSettings
+from components.models.prompts import Sample, encode_training
+
+
+class SampleList(torch.utils.data.Dataset):
+    def __init__(self, samples: Sequence[Sample]) -> None:
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> Sample:
+        return self.samples[index]
+
+
+def train_model(
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    samples: Sequence[Sample],
+    settings: TrainSettings,
+    workdir: Path,
+    callbacks: Sequence[TrainerCallback] = (),
+    progress: bool = True,
+) -> list[dict]:
+    """Train `model` (its trainable parameters) on samples; returns the Trainer's log history."""
+    args = TrainingArguments(
+        output_dir=str(workdir),
+        num_train_epochs=settings.epochs,
+        learning_rate=settings.learning_rate,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation,
+        lr_scheduler_type=settings.scheduler,
+        warmup_steps=settings.warmup_ratio,  # a float below 1 is a ratio of all steps
+        weight_decay=settings.weight_decay,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        bf16=settings.bf16 and torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),
+        logging_steps=5,
+        save_strategy="no",
+        report_to="none",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=not progress,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=SampleList(samples),
+        data_collator=lambda batch: encode_training(processor, batch),
+        callbacks=list(callbacks),
+    )
+    trainer.train()
+    return trainer.state.log_history

@@ -1,0 +1,69 @@
+"""Registered adapters (experts and routers): finding a reusable one by its key, recording a new
+one, and getting its files back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities.model_registry import ModelVersion
+from pydantic import BaseModel
+
+import mlflow
+from components.models.adapters import AdapterRun
+from components.registry.models import download_version, find_version, log_training, register_folder
+
+KEY_TAG = "key"
+
+
+class AdapterRecord(BaseModel):
+    """A registered adapter and where its files are on this machine."""
+
+    name: str
+    version: str
+    folder: Path
+    key: str
+    reused: bool
+    run_id: str | None = None
+
+
+def reuse(name: str, key: str, folder: Path) -> AdapterRecord | None:
+    """The registered version with this key, its files downloaded if this machine lacks them."""
+    version = find_version(name, {KEY_TAG: key})
+    if version is None:
+        return None
+    if not (folder / "adapter_config.json").is_file():
+        folder = download_version(version, folder)
+    return AdapterRecord(
+        name=name,
+        version=str(version.version),
+        folder=folder,
+        key=key,
+        reused=True,
+        run_id=version.run_id,
+    )
+
+
+def record(
+    name: str,
+    key: str,
+    run: AdapterRun,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    description: str,
+) -> AdapterRecord:
+    """Log an adapter's training into the active run and register it."""
+    log_training(run, params)
+    mlflow.log_metrics(metrics)
+    version: ModelVersion = register_folder(
+        name, run.folder, "adapter", {KEY_TAG: key, **tags}, description
+    )
+    return AdapterRecord(
+        name=name,
+        version=str(version.version),
+        folder=run.folder,
+        key=key,
+        reused=False,
+        run_id=version.run_id,
+    )

@@ -1,0 +1,88 @@
+"""Resolving the parts of a routed bundle from the registry: a router version (the champion,
+the newest, or a given one), the expert versions it was trained to route to, and the base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from pydantic import BaseModel
+
+import mlflow
+from components.models.base import TINY, BaseRef, base_ref, tiny_base_folder
+from components.models.router import RouterSpec
+from components.registry.adapters import KEY_TAG
+from components.registry.models import download_version, expert_model_name, router_model_name
+from components.registry.tracking import configure_tracking
+from components.settings import Settings
+from mlflow import MlflowClient
+
+CHAMPION = "champion"
+
+
+class BundleParts(BaseModel):
+    base: BaseRef
+    router: Path
+    router_version: str
+    experts: dict[str, Path]
+    expert_versions: dict[str, str]
+    spec: RouterSpec
+
+
+def router_version(benchmark: str, version: str | None = None) -> ModelVersion:
+    """A given version, else the one aliased champion, else the newest."""
+    client = MlflowClient()
+    name = router_model_name(benchmark)
+    if version is not None:
+        return client.get_model_version(name, version)
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        versions = client.search_model_versions(
+            f"name = '{name}'", order_by=["version_number DESC"]
+        )
+        if not versions:
+            raise LookupError(
+                f"no router is registered for {benchmark!r}: train one first"
+            ) from None
+        return versions[0]
+
+
+def _local(version: ModelVersion, folder: Path) -> Path:
+    if (folder / "adapter_config.json").is_file():
+        return folder
+    return download_version(version, folder)
+
+
+def resolve_bundle(benchmark: str, settings: Settings, version: str | None = None) -> BundleParts:
+    configure_tracking(settings)
+    client = MlflowClient()
+    router = router_version(benchmark, version)
+    spec = RouterSpec.model_validate(
+        mlflow.artifacts.load_dict(f"runs:/{router.run_id}/router_spec.json")
+    )
+    models = settings.models_dir / benchmark
+    experts, expert_versions = {}, {}
+    for item in router.tags["experts"].split(","):
+        task, number = item.split(":")
+        expert = client.get_model_version(expert_model_name(benchmark, task), number)
+        experts[task] = _local(expert, models / "experts" / task / expert.tags[KEY_TAG])
+        expert_versions[task] = number
+    if settings.base_model == TINY:
+        base = base_ref(str(tiny_base_folder(settings.models_dir, settings.tiny)))
+    else:
+        base = base_ref(settings.base_model)
+    if base.digest != router.tags.get("base_digest"):
+        raise ValueError(
+            f"router v{router.version} was trained on base {router.tags.get('base_digest')}, "
+            f"but the configured base is {base.digest}"
+        )
+    return BundleParts(
+        base=base,
+        router=_local(router, models / "router" / router.tags[KEY_TAG]),
+        router_version=str(router.version),
+        experts=experts,
+        expert_versions=expert_versions,
+        spec=spec,
+    )

@@ -1,0 +1,157 @@
+"""MLflow runs and registered versions for models: the tiny base, experts and routers.
+A model version's source is the logged folder in Hugging Face / PEFT format (safetensors)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities.model_registry import ModelVersion
+from transformers import TrainerCallback
+
+import mlflow
+from components.models.adapters import AdapterRun
+from components.models.base import TinyBuild
+from components.registry.tracking import KIND_TAG, configure_tracking, experiment_id
+from components.settings import Settings
+from mlflow import MlflowClient
+
+
+def base_model_name() -> str:
+    return "mllmcl-base-tiny"
+
+
+def expert_model_name(benchmark: str, task: str) -> str:
+    return f"mllmcl-{benchmark}-expert-{task}"
+
+
+def router_model_name(benchmark: str) -> str:
+    return f"mllmcl-{benchmark}-router"
+
+
+class MlflowLossCallback(TrainerCallback):
+    """Streams the Trainer's logs (loss, learning rate, grad norm) into the active run."""
+
+    def on_log(self, args, state, control, logs: Mapping[str, Any] | None = None, **kwargs) -> None:
+        numbers = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, int | float)}
+        if numbers and mlflow.active_run() is not None:
+            mlflow.log_metrics(
+                {f"train/{k}": v for k, v in numbers.items()}, step=state.global_step
+            )
+
+
+@contextmanager
+def tracked_run(
+    experiment: str,
+    run_name: str,
+    kind: str,
+    settings: Settings,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Iterator[mlflow.ActiveRun]:
+    """A run that records system metrics (CPU/RAM, GPU through nvidia-ml-py when present) and
+    wall time, nested under `parent_run_id` (flows run tasks in threads, so it is explicit)."""
+    mlflow.set_system_metrics_sampling_interval(1)
+    started = time.perf_counter()
+    with mlflow.start_run(
+        experiment_id=experiment_id(experiment, settings),
+        run_name=run_name,
+        parent_run_id=parent_run_id,
+        log_system_metrics=True,
+        tags={KIND_TAG: kind, **(tags or {})},
+    ) as run:
+        yield run
+        mlflow.log_metric("wall_seconds", time.perf_counter() - started)
+
+
+def flat_params(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested settings as dotted MLflow params."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat |= flat_params(f"{name}.", value)
+        else:
+            flat[name] = value
+    return flat
+
+
+def find_version(name: str, tags: Mapping[str, str]) -> ModelVersion | None:
+    """The newest registered version of `name` whose tags include all of `tags`."""
+    client = MlflowClient()
+    query = f"name = '{name}'"
+    versions = client.search_model_versions(query, order_by=["version_number DESC"])
+    for version in versions:
+        if all(version.tags.get(k) == v for k, v in tags.items()):
+            return version
+    return None
+
+
+def register_folder(
+    name: str, folder: Path, artifact_path: str, tags: Mapping[str, str], description: str = ""
+) -> ModelVersion:
+    """Log `folder` into the active run and register it as a new version of `name`."""
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("register_folder needs an active MLflow run")
+    mlflow.log_artifacts(str(folder), artifact_path=artifact_path)
+    client = MlflowClient()
+    if not client.search_registered_models(filter_string=f"name = '{name}'"):
+        client.create_registered_model(name)
+    return client.create_model_version(
+        name=name,
+        source=f"{run.info.artifact_uri}/{artifact_path}",
+        run_id=run.info.run_id,
+        tags=dict(tags),
+        description=description,
+    )
+
+
+def download_version(version: ModelVersion, target: Path) -> Path:
+    """A registered version's files, downloaded once into `target`."""
+    if not (target / ".complete").is_file():
+        target.mkdir(parents=True, exist_ok=True)
+        mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=str(target))
+        (target / ".complete").write_text(version.version)
+    folder = target / Path(version.source).name
+    return folder if folder.is_dir() else target
+
+
+def log_training(run: AdapterRun, params: Mapping[str, Any]) -> None:
+    """Hyper-parameters and the figures of one adapter training, into the active run."""
+    mlflow.log_params(flat_params("", params))
+    mlflow.log_metrics(
+        {
+            "train_seconds": run.seconds,
+            "train_samples": run.samples,
+            "samples_per_second": run.samples_per_second,
+            "adapter_bytes": run.adapter_bytes,
+            "trainable_parameters": run.trainable_parameters,
+            "final_loss": run.losses[-1] if run.losses else float("nan"),
+        }
+    )
+
+
+def register_tiny_base(build: TinyBuild, settings: Settings) -> ModelVersion:
+    """Log and register a built tiny base once per config (a rebuilt store registers it again)."""
+    configure_tracking(settings)
+    tags = {"config_digest": build.config.digest(), "digest": build.ref.digest}
+    existing = find_version(base_model_name(), tags)
+    if existing is not None:
+        return existing
+    with tracked_run("mllmcl-base", f"tiny-base-{build.config.digest()}", "base", settings):
+        mlflow.log_params(flat_params("tiny.", build.config.model_dump()))
+        for entry in build.log_history:
+            if "loss" in entry:
+                mlflow.log_metric("train/loss", entry["loss"], step=entry["step"])
+        mlflow.log_metrics({"pretrain_seconds": build.seconds, "parameters": build.parameters})
+        return register_folder(
+            base_model_name(),
+            Path(build.ref.name_or_path),
+            "model",
+            tags,
+            description="Tiny LLaVA (CLIP + Llama + projector) pretrained on a generic mixture.",
+        )

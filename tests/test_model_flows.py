@@ -1,0 +1,101 @@
+"""Expert and router flows for real: Prefect, MLflow runs and registry, reuse of unchanged work."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import mlflow
+from components.cli import app
+from components.data.build import load_split
+from flows.base import ensure_base
+from flows.train_expert import train_experts, train_one_expert
+from flows.train_router import train_router
+from mlflow import MlflowClient
+from tests.conftest import MICRO_TINY
+from tests.helpers import prepare_without_prefect
+
+pytestmark = pytest.mark.integration
+
+
+def router_expert_folder(settings, task):
+    [folder] = (settings.models_dir / "micro" / "experts" / task).iterdir()
+    return folder
+
+
+@pytest.fixture
+def micro_models_home(home, settings, micro_domain, monkeypatch):
+    for key, value in MICRO_TINY.items():
+        monkeypatch.setenv(f"MLLMCL_TINY__{key.upper()}", str(value))
+    monkeypatch.setenv("MLLMCL_EXPERT_PRESET", "cpu")
+    from components.settings import get_settings
+
+    get_settings.cache_clear()
+    prepare_without_prefect(micro_domain, "micro", get_settings())
+    return home
+
+
+def test_experts_and_router_are_tracked_registered_and_reused(prefect_server, micro_models_home):
+    from components.settings import get_settings
+
+    settings = get_settings()
+    router = train_router("micro", ["RS", "Fin"])
+    client = MlflowClient(settings.resolved_tracking_uri)
+    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+
+    assert (
+        client.get_model_version("mllmcl-base-tiny", "1").tags["config_digest"]
+        == settings.tiny.digest()
+    )
+    rs = client.get_model_version("mllmcl-micro-expert-RS", "1")
+    fin = client.get_model_version("mllmcl-micro-expert-Fin", "1")
+    assert router.name == "mllmcl-micro-router" and router.version == "1" and not router.reused
+    assert client.get_model_version("mllmcl-micro-router", "1").tags["experts"] == "RS:1,Fin:1"
+
+    run = client.get_run(rs.run_id)
+    params = run.data.params
+    assert params["task"] == "RS" and params["preset"] == "cpu"
+    assert params["adapter.rank"] == "16" and params["adapter.train.learning_rate"] == "0.003"
+    assert params["base_digest"] == rs.tags["base_digest"]
+    assert params["task_data_version"] == rs.tags["data_version"]
+    metrics = run.data.metrics
+    assert {
+        "test_accuracy",
+        "adapter_bytes",
+        "train_seconds",
+        "samples_per_second",
+        "wall_seconds",
+    } <= set(metrics)
+    assert len(client.get_metric_history(rs.run_id, "train/loss")) >= 2
+    base_run = client.get_run(client.get_model_version("mllmcl-base-tiny", "1").run_id)
+    assert any(key.startswith("system/") for key in base_run.data.metrics)  # sampled every 1 s
+    artifacts = {a.path for a in client.list_artifacts(rs.run_id, "adapter")}
+    assert "adapter/adapter_model.safetensors" in artifacts
+    parent = client.get_run(rs.run_id).data.tags.get("mlflow.parentRunId")
+    assert parent is None or parent  # standalone here; nested under a pipeline run when given
+
+    router_run = client.get_run(client.get_model_version("mllmcl-micro-router", "1").run_id)
+    assert "router_accuracy" in router_run.data.metrics
+    assert "router_accuracy.Fin" in router_run.data.metrics
+    names = {a.path for a in client.list_artifacts(router_run.info.run_id)}
+    assert {"router_confusion.png", "router_spec.json"} <= names
+
+    # Unchanged task, base and settings: not trained again, whether Prefect's cache answers or
+    # (with the cache refreshed) the registry finds the expert by its key.
+    again = train_experts("micro", ["RS"])
+    assert again[0].version == "1" and again[0].folder == router_expert_folder(settings, "RS")
+    refreshed = train_one_expert.with_options(refresh_cache=True)("micro", "RS", ensure_base())
+    assert refreshed.reused and refreshed.version == "1"
+    assert len(client.search_model_versions("name = 'mllmcl-micro-expert-RS'")) == 1
+    assert str(fin.version) == "1"
+
+    # `mllmcl predict` answers with the registered router and experts.
+    row = load_split(settings.data_dir, "micro", "Fin", "test")[0]
+    image = micro_models_home / "question.png"
+    row["image"].save(image)
+    result = CliRunner().invoke(
+        app, ["predict", "--benchmark", "micro", "--image", str(image), "--question", row["text"]]
+    )
+    assert result.exit_code == 0, result.output
+    assert "expert: " in result.output and "router v1" in result.output
+    assert json.loads(json.dumps(result.output))  # printable, one block

@@ -1,0 +1,223 @@
+"""The tiny base, experts, router and two-stage inference on the micro benchmark (CPU, seconds)."""
+
+import hashlib
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoProcessor, CLIPVisionConfig, LlamaConfig, LlavaForConditionalGeneration
+
+from components.data.build import load_split, read_manifest
+from components.data.tasks import task_spec
+from components.models.adapters import load_adapters, train_adapter
+from components.models.config import EXPERT_PRESETS, ROUTER_PRESETS, TrainSettings
+from components.models.generation import generate_answers
+from components.models.inference import TwoStage
+from components.models.prompts import IGNORE_INDEX, Sample, encode_training
+from components.models.router import decode_official, router_spec, routing_samples
+from components.models.samples import evaluation_samples, training_samples
+
+FAST_EXPERT = EXPERT_PRESETS["cpu"].model_copy(
+    update={"train": TrainSettings(epochs=6, learning_rate=3e-3, batch_size=8, warmup_ratio=0.05)}
+)
+
+
+def _folder_hash(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _train(micro_home: Path, task: str, base, out: Path, settings=FAST_EXPERT):
+    samples = training_samples(load_split(micro_home / "data", "micro", task, "train"))
+    return train_adapter(base.ref.name_or_path, samples, settings, out, progress=False)
+
+
+def test_tiny_base_is_a_real_llava(tiny_base):
+    folder = tiny_base.ref.name_or_path
+    model = LlavaForConditionalGeneration.from_pretrained(folder)
+    processor = AutoProcessor.from_pretrained(folder)
+    assert isinstance(model.config.vision_config, CLIPVisionConfig)
+    assert isinstance(model.config.text_config, LlamaConfig)
+    assert (Path(folder) / "model.safetensors").is_file()
+    assert tiny_base.built and tiny_base.log_history[0]["loss"] > tiny_base.log_history[-2]["loss"]
+    answers = generate_answers(
+        model, processor, [Sample(_image(), "What is the background color?")]
+    )
+    assert isinstance(answers[0], str)
+
+
+def _image():
+    from PIL import Image
+
+    return Image.new("RGB", (64, 64), (220, 40, 40))
+
+
+def test_training_inputs_mask_the_prompt(tiny_base):
+    processor = AutoProcessor.from_pretrained(tiny_base.ref.name_or_path)
+    batch = encode_training(
+        processor, [Sample(_image(), "What color?", "red"), Sample(_image(), "Q?", "a b c")]
+    )
+    labels = batch["labels"][0]
+    answer = labels[labels != IGNORE_INDEX].tolist()
+    assert answer[-1] == processor.tokenizer.eos_token_id
+    assert processor.tokenizer.decode(answer[:-1]).strip() == "red"
+    image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
+    assert (batch["input_ids"][0] == image_id).sum() == 16  # (64 / 16) ** 2 patches
+
+
+def test_expert_training_lowers_the_loss_and_leaves_other_experts_untouched(
+    tiny_base, micro_home, tmp_path
+):
+    first = _train(micro_home, "RS", tiny_base, tmp_path / "RS")
+    assert first.losses[-1] < first.losses[0]
+    assert (tmp_path / "RS" / "adapter_model.safetensors").is_file()
+    config = json.loads((tmp_path / "RS" / "adapter_config.json").read_text())
+    assert "multi_modal_projector" in config["modules_to_save"]
+    assert "lm_head" not in str(config["target_modules"]) and "vision_tower" not in str(
+        config["target_modules"]
+    )
+    before = _folder_hash(tmp_path / "RS")
+    _train(micro_home, "Med", tiny_base, tmp_path / "Med")
+    assert _folder_hash(tmp_path / "RS") == before
+
+
+def test_expert_answers_the_same_in_a_fresh_process(tiny_base, micro_home, tmp_path):
+    _train(micro_home, "Fin", tiny_base, tmp_path / "Fin")
+    samples, _ = evaluation_samples(load_split(micro_home / "data", "micro", "Fin", "test"))
+    model, processor = load_adapters(tiny_base.ref.name_or_path, {"Fin": tmp_path / "Fin"})
+    here = generate_answers(model, processor, samples)
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from components.data.build import load_split\n"
+        "from components.models.adapters import load_adapters\n"
+        "from components.models.generation import generate_answers\n"
+        "from components.models.samples import evaluation_samples\n"
+        "samples, _ = evaluation_samples(load_split(Path(sys.argv[1]), 'micro', 'Fin', 'test'))\n"
+        "model, processor = load_adapters(sys.argv[2], {'Fin': Path(sys.argv[3])})\n"
+        "print(json.dumps(generate_answers(model, processor, samples)))\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(micro_home / "data"),
+            tiny_base.ref.name_or_path,
+            str(tmp_path / "Fin"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == here
+
+
+def test_router_prompt_and_letters():
+    specs = [task_spec("RS"), task_spec("Med"), task_spec("Fin")]
+    spec = router_spec(specs)
+    assert spec.letters == "ABC" and spec.task_of("C") == "Fin"
+    prompt = spec.prompt("How many buildings?")
+    assert "A. remote sensing" in prompt and "C. finance" in prompt
+    assert prompt.index("How many buildings?") > prompt.index("C. finance")
+    pinned = router_spec(specs, pinned={"Fin": "A", "RS": "E", "Med": "C"})
+    assert pinned.letters == "ACE" and pinned.task_of("A") == "Fin"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("B", "B"), ("B.", "B"), ("AB", "A"), ("The answer is B", None), ("", None), ("x", None)],
+)
+def test_official_router_decoding(text, expected):
+    rng = random.Random(0)
+    chosen = decode_official(text, "ABC", rng)
+    if expected is None:  # illegal output: a random expert
+        assert chosen in "ABC"
+        picks = {decode_official(text, "ABC", random.Random(seed)) for seed in range(20)}
+        assert len(picks) > 1
+    else:
+        assert chosen == expected
+
+
+@pytest.fixture(scope="module")
+def two_experts_and_router(tiny_base, micro_home, tmp_path_factory):
+    """RS and Fin experts and a router between them (visually distinct tasks: a planted case)."""
+    root = tmp_path_factory.mktemp("adapters")
+    experts = {
+        task: _train(micro_home, task, tiny_base, root / task).folder for task in ("RS", "Fin")
+    }
+    manifest = read_manifest(micro_home / "data" / "micro")
+    spec = router_spec([manifest.task("RS").spec, manifest.task("Fin").spec])
+    replay = {
+        t: training_samples(load_split(micro_home / "data", "micro", t, "router")) for t in experts
+    }
+    router_settings = ROUTER_PRESETS["cpu"].model_copy(
+        update={
+            "train": TrainSettings(epochs=8, learning_rate=3e-3, batch_size=8, warmup_ratio=0.05)
+        }
+    )
+    router = train_adapter(
+        tiny_base.ref.name_or_path,
+        routing_samples(spec, replay),
+        router_settings,
+        root / "router",
+        progress=False,
+    )
+    return experts, router.folder, spec
+
+
+@pytest.mark.parametrize("decoding", ["constrained", "official"])
+def test_router_routes_each_task_to_its_expert(
+    tiny_base, micro_home, two_experts_and_router, decoding
+):
+    experts, router, spec = two_experts_and_router
+    bundle = TwoStage(tiny_base.ref.name_or_path, router, experts, spec, decoding=decoding)
+    for task in ("RS", "Fin"):
+        samples, _ = evaluation_samples(load_split(micro_home / "data", "micro", task, "test"))
+        routed = bundle.route(samples)
+        assert all(r.letter in spec.letters for r in routed)
+        share = sum(r.task == task for r in routed) / len(routed)
+        assert share >= (0.9 if decoding == "constrained" else 0.5), (
+            task,
+            [r.router_output for r in routed],
+        )
+
+
+def test_two_stage_answers_with_the_chosen_expert_and_reuses_vision(
+    tiny_base, micro_home, two_experts_and_router
+):
+    experts, router, spec = two_experts_and_router
+    bundle = TwoStage(tiny_base.ref.name_or_path, router, experts, spec)
+    assert bundle.share_vision
+    rs, _ = evaluation_samples(load_split(micro_home / "data", "micro", "RS", "test"))
+    fin, _ = evaluation_samples(load_split(micro_home / "data", "micro", "Fin", "test"))
+    mixed = [s for pair in zip(rs[:6], fin[:6], strict=True) for s in pair]
+    results = bundle.answer(mixed, batch_size=5)
+    assert [r.task for r in results] == ["RS", "Fin"] * 6
+    for task in ("RS", "Fin"):  # the same answers as that expert alone, on raw pixels
+        model, processor = load_adapters(tiny_base.ref.name_or_path, {task: experts[task]})
+        alone = generate_answers(
+            model, processor, [s for s, r in zip(mixed, results, strict=True) if r.task == task]
+        )
+        assert [r.answer for r in results if r.task == task] == alone
+
+
+def test_vision_features_are_computed_once_per_image(tiny_base, two_experts_and_router, micro_home):
+    experts, router, spec = two_experts_and_router
+    bundle = TwoStage(tiny_base.ref.name_or_path, router, experts, spec)
+    tower = bundle.model.get_base_model().model.vision_tower
+    calls = []
+    handle = tower.register_forward_hook(
+        lambda module, args, output: calls.append(args[0].shape[0])
+    )
+    samples, _ = evaluation_samples(load_split(micro_home / "data", "micro", "RS", "test"))
+    bundle.answer(samples[:4], batch_size=4)
+    handle.remove()
+    assert calls == [4]
+    assert torch.is_grad_enabled()
