@@ -101,7 +101,6 @@ def evaluate_adapter(
     device: str = "auto",
 ) -> Evaluation:
     """Score the base with `adapter` (or the base alone) on a task's test split."""
-    from components.models.base import load_base
 
     samples, annotations = evaluation_samples(
         load_split(data_dir, benchmark, entry.spec.name, "test")
