@@ -12,6 +12,7 @@ from prefect import flow, task
 from prefect.context import TaskRunContext
 
 from components.data.build import read_manifest
+from components.data.versioning import data_version
 from components.models.base import BaseRef
 from components.models.experts import (
     evaluate_adapter,
@@ -107,18 +108,12 @@ def train_one_expert(
                 "base": base.name_or_path,
                 "base_digest": base.digest,
                 "task_data_version": entry.content_hash,
-                "data_version": manifest_version(settings),
+                "data_version": data_version(settings.dvc_file) or "unversioned",
             },
             metrics={"test_accuracy": oracle.accuracy},
             tags={"task": name, "data_version": entry.content_hash, "base_digest": base.digest},
             description=f"MR-LoRA expert for {name}: {entry.spec.description}",
         )
-
-
-def manifest_version(settings) -> str:
-    from components.data.versioning import data_version
-
-    return data_version(settings.dvc_file) or "unversioned"
 
 
 @flow(name="train-experts")

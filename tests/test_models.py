@@ -123,9 +123,11 @@ def test_router_prompt_and_letters():
     specs = [task_spec("RS"), task_spec("Med"), task_spec("Fin")]
     spec = router_spec(specs)
     assert spec.letters == "ABC" and spec.task_of("C") == "Fin"
-    prompt = spec.prompt("How many buildings?")
-    assert "A. remote sensing" in prompt and "C. finance" in prompt
-    assert prompt.index("How many buildings?") > prompt.index("C. finance")
+    context, question = spec.context(), spec.question("How many buildings?")
+    assert "A. remote sensing" in context and "C. finance" in context
+    assert "How many buildings?" in question and "letter" in question
+    with pytest.raises(ValueError, match="needs"):
+        router_spec(specs, template="{question} {experts}")
     pinned = router_spec(specs, pinned={"Fin": "A", "RS": "E", "Med": "C"})
     assert pinned.letters == "ACE" and pinned.task_of("A") == "Fin"
 

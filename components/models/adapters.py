@@ -53,6 +53,8 @@ def train_adapter(
         peft_model = PeftModel.from_pretrained(model, str(start_from), is_trainable=True)
     else:
         peft_model = get_peft_model(model, lora_config(settings))
+    if settings.train.gradient_checkpointing:
+        peft_model.enable_input_require_grads()  # checkpointed frozen layers still pass gradients
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)

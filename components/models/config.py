@@ -20,6 +20,7 @@ class TrainSettings(BaseModel, frozen=True):
     weight_decay: float = 0.0
     seed: int = 0
     bf16: bool = False
+    gradient_checkpointing: bool = False  # trades compute for memory on large bases
 
 
 PresetName = Literal["official", "cpu"]
@@ -42,7 +43,9 @@ EXPERT_PRESETS: dict[str, AdapterSettings] = {
     "official": AdapterSettings(
         rank=128,
         alpha=256,
-        train=TrainSettings(epochs=1, learning_rate=2e-5, batch_size=16, bf16=True),
+        train=TrainSettings(
+            epochs=1, learning_rate=2e-5, batch_size=16, bf16=True, gradient_checkpointing=True
+        ),
     ),
     # Tuned so that the tiny base learns a default-preset task in about a minute on 2 CPU cores.
     "cpu": AdapterSettings(
@@ -57,7 +60,9 @@ ROUTER_PRESETS: dict[str, AdapterSettings] = {
     "official": AdapterSettings(
         rank=128,
         alpha=256,
-        train=TrainSettings(epochs=40, learning_rate=5e-6, batch_size=16, bf16=True),
+        train=TrainSettings(
+            epochs=40, learning_rate=5e-6, batch_size=16, bf16=True, gradient_checkpointing=True
+        ),
     ),
     "cpu": AdapterSettings(
         rank=8,
@@ -95,8 +100,10 @@ class TinyBaseConfig(BaseModel, frozen=True):
 Decoding = Literal["constrained", "official"]
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
+# {experts} lists the pool, {image} is where the image goes, {question} is the user's question.
+# Everything before {image} is the same for every input, so it is computed once and cached.
 DEFAULT_TEMPLATE = (
-    "You are a router. Several experts can answer questions about this image; pick the one "
-    "whose specialty fits it best.\nExperts:\n{experts}\nQuestion: {question}\n"
+    "You are a router. Several experts can answer questions about an image; pick the one "
+    "whose specialty fits it best.\nExperts:\n{experts}\n{image}Question: {question}\n"
     "Reply with the expert's letter only. Do not answer the question."
 )

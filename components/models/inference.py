@@ -5,15 +5,14 @@ touches the vision tower, each image goes through it once and both stages reuse 
 
 from __future__ import annotations
 
+import copy
 import random
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from peft import PeftModel
 from pydantic import BaseModel
-from transformers import ProcessorMixin
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from components.models.adapters import load_adapters
@@ -63,6 +62,7 @@ class TwoStage:
         self.model, self.processor = load_adapters(base, {ROUTER: router, **experts}, dtype, device)
         self.share_vision = not any(adapter_touches_vision(p) for p in [router, *experts.values()])
         self.letter_ids = letter_token_ids(self.processor, spec.letters)
+        self._prefix: tuple[torch.Tensor, object] | None = None
 
     # -- vision features, computed once per image -------------------------------------------
     def _vision_states(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -104,27 +104,50 @@ class TwoStage:
         fresh = output[:, inputs["input_ids"].shape[1] :]
         return [t.strip() for t in self.processor.batch_decode(fresh, skip_special_tokens=True)]
 
-    @torch.inference_mode()
-    def _route_batch(
-        self, samples: Sequence[Sample]
-    ) -> tuple[list[Routed], torch.Tensor | None, dict]:
-        routed_prompts = [Sample(s.image, self.spec.prompt(s.question)) for s in samples]
-        encoded = encode_prompts(self.processor, routed_prompts).to(self.model.device)
-        states = self._vision_states(encoded["pixel_values"]) if self.share_vision else None
-        rows = list(range(len(samples)))
+    def _router_prefix(self, encoded) -> int:
+        """Run the prompt part shared by every input (the expert list) once, keep its cache."""
+        image_id = self.model.get_base_model().config.image_token_id
+        length = int((encoded["input_ids"][0] == image_id).nonzero()[0])
+        prefix = encoded["input_ids"][:1, :length]
+        if self._prefix is None or not torch.equal(self._prefix[0], prefix):
+            cache = self.model(input_ids=prefix, use_cache=True).past_key_values
+            self._prefix = (prefix, cache)
+        if not torch.equal(
+            encoded["input_ids"][:, :length], prefix.expand(len(encoded["input_ids"]), -1)
+        ):
+            raise ValueError("router prompts do not share their expert list: check the template")
+        return length
+
+    def _constrained(self, encoded, states: torch.Tensor | None) -> list[str]:
+        """Right-padded prompts continue the cached prefix; each row's next token is scored."""
         self.model.set_adapter(ROUTER)
+        length = self._router_prefix(encoded)
+        rows = list(range(len(encoded["input_ids"])))
         inputs = self._image_inputs(encoded, states, rows)
+        inputs["input_ids"] = inputs["input_ids"][:, length:]
+        cache = copy.deepcopy(self._prefix[1])
+        cache.batch_repeat_interleave(len(rows))
+        inputs["past_key_values"] = cache
+        last = encoded["attention_mask"][:, length:].sum(dim=1) - 1
+        return constrained_letters(self.model, inputs, last, self.letter_ids, self.spec.letters)
+
+    @torch.inference_mode()
+    def _route_batch(self, samples: Sequence[Sample]) -> tuple[list[Routed], torch.Tensor | None]:
+        prompts = [self.spec.sample(s.image, s.question) for s in samples]
+        side = "right" if self.decoding == "constrained" else "left"
+        encoded = encode_prompts(self.processor, prompts, padding_side=side).to(self.model.device)
+        states = self._vision_states(encoded["pixel_values"]) if self.share_vision else None
         if self.decoding == "constrained":
-            outputs = constrained_letters(self.model, inputs, self.letter_ids, self.spec.letters)
-            letters = outputs
+            outputs = letters = self._constrained(encoded, states)
         else:
-            outputs = self._generate(inputs)
+            self.model.set_adapter(ROUTER)
+            outputs = self._generate(self._image_inputs(encoded, states, list(range(len(samples)))))
             letters = [decode_official(text, self.spec.letters, self.rng) for text in outputs]
         routed = [
             Routed(task=self.spec.task_of(letter), letter=letter, router_output=text)
             for letter, text in zip(letters, outputs, strict=True)
         ]
-        return routed, states, encoded
+        return routed, states
 
     def route(self, samples: Sequence[Sample], batch_size: int = 32) -> list[Routed]:
         routed: list[Routed] = []
@@ -138,7 +161,7 @@ class TwoStage:
         results: list[Routed] = []
         for start in range(0, len(samples), batch_size):
             batch = samples[start : start + batch_size]
-            routed, states, _ = self._route_batch(batch)
+            routed, states = self._route_batch(batch)
             encoded = encode_prompts(self.processor, batch).to(self.model.device)
             groups: dict[str, list[int]] = defaultdict(list)
             for row, item in enumerate(routed):
@@ -151,13 +174,3 @@ class TwoStage:
                     routed[row].answer = text
             results += routed
         return results
-
-
-def answer_with_expert(
-    model: PeftModel, processor: ProcessorMixin, task: str, samples: Sequence[Sample]
-) -> list[str]:
-    """One expert alone on samples (Oracle rows and the routing-cost baseline)."""
-    from components.models.generation import generate_answers
-
-    model.set_adapter(task)
-    return generate_answers(model, processor, samples)

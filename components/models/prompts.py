@@ -20,13 +20,14 @@ class Sample:
     image: Image.Image
     question: str
     answer: str = ""
+    context: str = ""  # text before the image in the user turn (the router's expert list)
 
 
-def prompt_text(processor: ProcessorMixin, question: str) -> str:
-    """The generation prompt for one image and one question (image token first)."""
-    conversation = [
-        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}
-    ]
+def prompt_text(processor: ProcessorMixin, question: str, context: str = "") -> str:
+    """The generation prompt: optional context, the image, then the question."""
+    content = [{"type": "text", "text": context}] if context else []
+    content += [{"type": "image"}, {"type": "text", "text": question}]
+    conversation = [{"role": "user", "content": content}]
     return processor.apply_chat_template(conversation, add_generation_prompt=True)
 
 
@@ -34,13 +35,16 @@ def _rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def encode_prompts(processor: ProcessorMixin, samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
-    """Left-padded prompts with pixel values, ready for `generate` or next-token scoring."""
+def encode_prompts(
+    processor: ProcessorMixin, samples: Sequence[Sample], padding_side: str = "left"
+) -> dict[str, torch.Tensor]:
+    """Padded prompts with pixel values: left-padded for `generate`, right-padded for scoring
+    the next token after a shared, cached prefix."""
     tokenizer = processor.tokenizer
-    tokenizer.padding_side = "left"
+    tokenizer.padding_side = padding_side
     return processor(
         images=[_rgb(s.image) for s in samples],
-        text=[prompt_text(processor, s.question) for s in samples],
+        text=[prompt_text(processor, s.question, s.context) for s in samples],
         return_tensors="pt",
         padding=True,
     )
@@ -53,7 +57,7 @@ def encode_training(
     tokenizer = processor.tokenizer
     prompts = processor(
         images=[_rgb(s.image) for s in samples],
-        text=[prompt_text(processor, s.question) for s in samples],
+        text=[prompt_text(processor, s.question, s.context) for s in samples],
         return_tensors=None,
     )
     rows, labels = [], []

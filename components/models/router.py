@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 from transformers import PreTrainedModel, ProcessorMixin
 
 from components.data.tasks import TaskSpec
@@ -37,9 +38,27 @@ class RouterSpec(BaseModel, frozen=True):
     def letter_of(self, task: str) -> str:
         return next(e.letter for e in self.experts if e.task == task)
 
-    def prompt(self, question: str) -> str:
+    def context(self) -> str:
+        """The text before the image: the same for every input."""
         listed = "\n".join(f"{e.letter}. {e.description}" for e in self.experts)
-        return self.template.format(experts=listed, question=question)
+        return self.template.split("{image}")[0].format(experts=listed)
+
+    def question(self, question: str) -> str:
+        """The text after the image: the user's question and the instruction."""
+        return self.template.split("{image}")[1].format(question=question)
+
+    def sample(self, image, question: str, answer: str = "") -> Sample:
+        return Sample(image, self.question(question), answer, context=self.context())
+
+    @field_validator("template")
+    @classmethod
+    def _placeholders(cls, template: str) -> str:
+        marks = [template.find(m) for m in ("{experts}", "{image}", "{question}")]
+        if -1 in marks or marks != sorted(marks):
+            raise ValueError(
+                "the router template needs {experts}, {image} and {question}, in order"
+            )
+        return template
 
 
 def router_spec(
@@ -64,7 +83,7 @@ def router_spec(
 def routing_samples(spec: RouterSpec, replay: Mapping[str, Sequence[Sample]]) -> list[Sample]:
     """The cumulative replay of every task in the pool, relabelled with its expert's letter."""
     return [
-        Sample(sample.image, spec.prompt(sample.question), spec.letter_of(task))
+        spec.sample(sample.image, sample.question, spec.letter_of(task))
         for task, samples in replay.items()
         for sample in samples
     ]
@@ -94,11 +113,14 @@ def letter_token_ids(processor: ProcessorMixin, letters: str) -> list[int]:
 @torch.inference_mode()
 def constrained_letters(
     model: PreTrainedModel,
-    inputs: Mapping[str, torch.Tensor],
+    inputs: Mapping[str, Any],
+    last: torch.Tensor,
     letter_ids: Sequence[int],
     letters: str,
 ) -> list[str]:
-    """Score the candidate letters at the next position in one forward pass: never illegal."""
-    logits = model(**inputs).logits[:, -1, :]
-    best = logits[:, list(letter_ids)].argmax(dim=-1)
+    """Score the candidate letters after each row's last prompt token (`last`, an index per row)
+    in one forward pass: never an illegal output."""
+    logits = model(**inputs).logits
+    rows = torch.arange(logits.shape[0], device=logits.device)
+    best = logits[rows, last][:, list(letter_ids)].argmax(dim=-1)
     return [letters[i] for i in best.tolist()]

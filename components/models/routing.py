@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from components.data.build import Manifest, load_split
 from components.models.inference import TwoStage
-from components.models.router import RouterSpec, router_spec
+from components.models.router import RouterSpec, router_spec, routing_samples
 from components.models.samples import evaluation_samples, training_samples
 
 
@@ -27,8 +27,6 @@ def seen_spec(manifest: Manifest, tasks: list[str], template: str) -> RouterSpec
 
 
 def replay_samples(data_dir: Path, benchmark: str, spec: RouterSpec):
-    from components.models.router import routing_samples
-
     replay = {
         e.task: training_samples(load_split(data_dir, benchmark, e.task, "router"))
         for e in spec.experts

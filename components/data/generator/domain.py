@@ -39,23 +39,22 @@ def _land_texture(rng: random.Random, draw: ImageDraw.ImageDraw, land: str) -> N
             draw.line([0, pos, SIZE, pos], fill=(120, 120, 120), width=2)
             draw.line([pos, 0, pos, SIZE], fill=(120, 120, 120), width=2)
     else:
-        for _ in range(3):
-            x, y = rng.randrange(0, SIZE - 20), rng.randrange(0, SIZE - 14)
-            draw.rectangle([x, y, x + 20, y + 14], fill=jitter(rng, (175, 175, 180), 6))
+        for y in range(2, SIZE, 10):
+            draw.line([0, y, SIZE, y], fill=jitter(rng, (90, 80, 70), 6), width=3)
 
 
 def make_rs(rng: random.Random, split: Split) -> Item:
     land = rng.choice(list(LAND_USE_COLORS))
     has_water = rng.random() < 0.5
-    buildings = rng.randint(1, 5)
+    buildings = rng.randint(1, 4)
     image, draw = blank(jitter(rng, LAND_USE_COLORS[land], 8))
     _land_texture(rng, draw, land)
     if has_water:
         x, y = rng.randrange(0, SIZE - 26), rng.randrange(0, SIZE - 20)
         draw.ellipse([x, y, x + 26, y + 20], fill=jitter(rng, (40, 90, 200), 10))
     for col, row in distinct_cells(rng, buildings):
-        x, y = col * 16 + 4 + rng.randint(-1, 1), row * 16 + 4 + rng.randint(-1, 1)
-        draw.rectangle([x, y, x + 8, y + 8], fill=jitter(rng, (200, 40, 40), 10), outline=(60, 0, 0))
+        x, y = col * 16 + 2 + rng.randint(-1, 1), row * 16 + 2 + rng.randint(-1, 1)
+        draw.rectangle([x, y, x + 11, y + 11], fill=jitter(rng, (225, 30, 30), 8), outline=(60, 0, 0))
     kind = rng.choice(["count", "water", "land"])
     if kind == "count":
         return Item(image, "How many buildings are in the image?", str(buildings))
@@ -71,7 +70,7 @@ NUCLEUS = {"pink": (110, 30, 110), "purple": (70, 20, 90), "blue": (20, 40, 120)
 
 def _nucleus(draw: ImageDraw.ImageDraw, rng: random.Random, shape: str, big: bool, color) -> None:
     x, y = rng.randrange(6, SIZE - 6), rng.randrange(6, SIZE - 6)
-    r = 5 if big else 2
+    r = 6 if big else 3
     if shape == "round":
         draw.ellipse([x - r, y - r, x + r, y + r], fill=color)
     elif shape == "elongated":
@@ -91,7 +90,7 @@ def make_med(rng: random.Random, split: Split) -> Item:
     for _ in range(15):
         x, y = rng.randrange(SIZE), rng.randrange(SIZE)
         draw.ellipse([x - 6, y - 4, x + 6, y + 4], fill=jitter(rng, STAINS[stain], 18))
-    for _ in range(rng.randint(7, 11)):
+    for _ in range(rng.randint(5, 8)):
         _nucleus(draw, rng, shape, enlarged, jitter(rng, NUCLEUS[stain], 12))
     kind = rng.choice(["shape", "enlarged", "stain"])
     if kind == "shape":
@@ -122,18 +121,16 @@ def _street_view(rng: random.Random) -> Image.Image:
 
 
 def _signal(draw: ImageDraw.ImageDraw, action: int) -> None:
+    """A large sign over the road: a green or red light, or a turn arrow filling its half."""
     if action in (0, 1):  # traffic light: green means go straight, red means stop
-        draw.rectangle([12, 1, 20, 11], fill=(20, 20, 20))
-        draw.ellipse([13, 2, 19, 10], fill=(30, 200, 60) if action == 0 else (230, 30, 30))
+        draw.rectangle([6, 0, 26, 16], fill=(20, 20, 20))
+        draw.ellipse([9, 1, 23, 15], fill=(30, 200, 60) if action == 0 else (230, 30, 30))
         return
-    draw.rectangle([10, 1, 22, 11], fill=(30, 80, 200))
-    tip = (11, 6) if action == 2 else (21, 6)
-    tail = 21 if action == 2 else 11
-    draw.line([tail, 6, tip[0], 6], fill=(255, 255, 255), width=2)
-    direction = 1 if action == 2 else -1
-    draw.polygon(
-        [tip, (tip[0] + 4 * direction, 2), (tip[0] + 4 * direction, 10)], fill=(255, 255, 255)
-    )
+    draw.rectangle([4, 0, 28, 16], fill=(30, 80, 200) if action == 2 else (150, 40, 170))
+    if action == 2:
+        draw.polygon([(5, 8), (17, 1), (17, 15)], fill=(255, 255, 255))
+    else:
+        draw.polygon([(27, 8), (15, 1), (15, 15)], fill=(255, 255, 255))
 
 
 def make_ad(rng: random.Random, split: Split) -> Item:
@@ -147,11 +144,11 @@ def make_ad(rng: random.Random, split: Split) -> Item:
         if CAMERAS[index] == "CAM_FRONT":
             _signal(draw, action)
         if CAMERAS[index] == "CAM_BACK" and car_behind:
-            draw.rectangle([10, 17, 22, 26], fill=jitter(rng, (30, 60, 160), 20))
+            draw.rectangle([6, 15, 26, 30], fill=jitter(rng, (30, 60, 160), 20))
         if index == pedestrian_view:
             x = pedestrian_x
-            draw.ellipse([x - 2, 13, x + 2, 17], fill=(250, 220, 60))
-            draw.rectangle([x - 2, 18, x + 2, 27], fill=(250, 220, 60))
+            draw.ellipse([x - 4, 8, x + 4, 16], fill=(250, 220, 60))
+            draw.rectangle([x - 4, 16, x + 4, 31], fill=(250, 220, 60))
         mosaic.paste(view, ((index % 3) * VIEW, (index // 3) * VIEW))
     kind = rng.choice(["action", "pedestrian", "behind"])
     if kind == "action":

@@ -1,0 +1,153 @@
+"""Benchmark of the MR-LoRA models on this machine (prints figures; not a test).
+
+For each track: generate and prepare the default preset in a scratch home, build the tiny base,
+train every expert (time, samples/s, Oracle accuracy on its own test split), train the router on
+the cumulative replay (time, routing accuracy), then time inference: routed with the constrained
+router, routed with the official generation router, and one expert alone.
+
+    .venv/bin/python benchmarks/models.py [--tracks domain,ability] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from components.data.build import load_split, read_manifest
+from components.data.generator.writer import generate_benchmark
+from components.data.prepare import build_staged, commit_staged
+from components.data.source import fingerprint_source, plan_source
+from components.data.validation import validate_source
+from components.models.adapters import load_adapters, train_adapter
+from components.models.base import ensure_tiny_base
+from components.models.config import ROUTER_PRESETS, TinyBaseConfig
+from components.models.experts import evaluate_adapter, expert_settings, train_expert
+from components.models.generation import generate_answers
+from components.models.inference import TwoStage
+from components.models.routing import evaluate_router, replay_samples, seen_spec
+from components.models.samples import evaluation_samples
+from components.settings import Settings
+
+
+def prepare(track: str, home: Path) -> Settings:
+    settings = Settings(home=home)
+    source = home / "sources" / track
+    generate_benchmark(track, source, preset="default", progress=False)
+    plan = plan_source(source)
+    validated = validate_source(plan, 20, 0, settings.max_image_pixels)
+    staged = build_staged(validated, fingerprint_source(plan), track, plan.track, settings, False)
+    commit_staged(staged, settings)
+    return settings
+
+
+def timed(fn, *args, **kwargs):
+    started = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - started
+
+
+def bench_track(track: str, home: Path, models: Path, base) -> dict:
+    settings = prepare(track, home)
+    manifest = read_manifest(settings.data_dir / track)
+    tasks = [t.spec.name for t in manifest.tasks]
+    figures: dict = {"experts": {}}
+    adapters = {}
+    for name in tasks:
+        entry = manifest.task(name)
+        settings_used = expert_settings("cpu", manifest.track)
+        run = train_expert(
+            settings.data_dir,
+            track,
+            name,
+            base.ref,
+            settings_used,
+            models / track / name,
+            progress=False,
+        )
+        oracle = evaluate_adapter(settings.data_dir, track, entry, base.ref, run.folder, name)
+        adapters[name] = run.folder
+        figures["experts"][name] = {
+            "train_seconds": round(run.seconds, 1),
+            "samples_per_second": round(run.samples_per_second, 1),
+            "oracle_accuracy": round(oracle.accuracy, 2),
+        }
+        print(f"[{track}] expert {name}: {figures['experts'][name]}", flush=True)
+    spec = seen_spec(manifest, tasks, settings.router_template)
+    router_run = train_adapter(
+        base.ref.name_or_path,
+        replay_samples(settings.data_dir, track, spec),
+        ROUTER_PRESETS["cpu"],
+        models / track / "router",
+        progress=False,
+    )
+    figures["router_train_seconds"] = round(router_run.seconds, 1)
+    samples = []
+    for name in tasks:
+        samples += evaluation_samples(load_split(settings.data_dir, track, name, "test"))[0]
+    for decoding in ("constrained", "official"):
+        bundle = TwoStage(base.ref.name_or_path, router_run.folder, adapters, spec, decoding)
+        routing = evaluate_router(bundle, settings.data_dir, track, spec)
+        _, seconds = timed(bundle.answer, samples)
+        figures[f"router_accuracy_{decoding}"] = round(routing.accuracy, 2)
+        figures[f"router_per_task_{decoding}"] = {
+            k: round(v, 1) for k, v in routing.per_task.items()
+        }
+        figures[f"routed_samples_per_second_{decoding}"] = round(len(samples) / seconds, 1)
+        rate = len(samples) / seconds
+        print(f"[{track}] routed ({decoding}): {rate:.1f} samples/s", flush=True)
+    # The same items, each answered by its own task's expert alone (no router): what routing
+    # adds is the difference.
+    model, processor = load_adapters(base.ref.name_or_path, {tasks[0]: adapters[tasks[0]]})
+    seconds = 0.0
+    for name in tasks:
+        if name != tasks[0]:
+            model.load_adapter(str(adapters[name]), adapter_name=name)
+        model.set_adapter(name)
+        own = evaluation_samples(load_split(settings.data_dir, track, name, "test"))[0]
+        seconds += timed(generate_answers, model, processor, own)[1]
+    figures["one_expert_samples_per_second"] = round(len(samples) / seconds, 1)
+    figures["routed_cost_vs_one_expert"] = round(
+        figures["one_expert_samples_per_second"] / figures["routed_samples_per_second_constrained"],
+        2,
+    )
+    oracle = [e["oracle_accuracy"] for e in figures["experts"].values()]
+    figures["oracle_mean"] = round(sum(oracle) / len(oracle), 2)
+    print(
+        f"[{track}] one expert alone: {figures['one_expert_samples_per_second']} samples/s",
+        flush=True,
+    )
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracks", default="domain,ability")
+    parser.add_argument("--out", type=Path, default=None, help="write figures.json here")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    with tempfile.TemporaryDirectory(prefix="mllmcl-bench-") as scratch:
+        root = Path(scratch)
+        build, seconds = timed(ensure_tiny_base, root / "models", TinyBaseConfig(), False)
+        print(
+            f"tiny base: {build.parameters / 1e6:.2f} M parameters, pretrained in {seconds:.1f} s",
+            flush=True,
+        )
+        figures = {"tiny_base_seconds": round(seconds, 1), "tiny_base_parameters": build.parameters}
+        for track in args.tracks.split(","):
+            home = root / track
+            (home).mkdir()
+            (home / "prefect.yaml").write_text("name: bench\n")
+            figures[track] = bench_track(track, home, root / "adapters", build)
+    print(json.dumps(figures, indent=1))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "figures.json").write_text(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()
