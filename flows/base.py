@@ -5,21 +5,25 @@ from __future__ import annotations
 
 from prefect import flow, task
 
-from components.models.base import TINY, BaseRef, base_ref, ensure_tiny_base
-from components.registry.models import register_tiny_base
+from components.data.build import read_manifest
+from components.jobs.base import run_base_job
+from components.models.base import BaseRef
 from components.settings import get_settings
 
 
 @task(name="ensure-base")
 def ensure_base() -> BaseRef:
-    settings = get_settings()
-    if settings.base_model != TINY:
-        return base_ref(settings.base_model)
-    build = ensure_tiny_base(settings.models_dir, settings.tiny)
-    register_tiny_base(build, settings)
-    return build.ref
+    return run_base_job(get_settings())
 
 
 @flow(name="build-base")
 def build_base() -> BaseRef:
     return ensure_base()
+
+
+def prepared_tasks(benchmark: str, tasks: list[str] | None) -> list[str]:
+    """The given tasks, else every task prepared for the benchmark, in arrival order."""
+    manifest = read_manifest(get_settings().data_dir / benchmark)
+    if manifest is None:
+        raise ValueError(f"benchmark {benchmark!r} is not prepared: run `mllmcl prepare` first")
+    return tasks or [t.spec.name for t in manifest.tasks]

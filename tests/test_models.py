@@ -223,3 +223,44 @@ def test_vision_features_are_computed_once_per_image(tiny_base, two_experts_and_
     handle.remove()
     assert calls == [4]
     assert torch.is_grad_enabled()
+
+
+@pytest.mark.parametrize("replay", [False, True])
+def test_lora_ft_continues_one_adapter_through_the_tasks(tiny_base, micro_home, tmp_path, replay):
+    from components.models.baselines import lora_ft_sequence
+
+    runs = lora_ft_sequence(
+        micro_home / "data",
+        "micro",
+        ["RS", "Fin"],
+        tiny_base.ref,
+        FAST_EXPERT,
+        tmp_path,
+        replay=replay,
+        progress=False,
+    )
+    assert [r.folder.name for r in runs] == ["step-1-RS", "step-2-Fin"]
+    assert runs[1].samples == 24 + (20 if replay else 0)  # Fin's train (+ RS's replay set)
+    assert _folder_hash(runs[0].folder) != _folder_hash(runs[1].folder)
+
+
+def test_continuing_an_adapter_starts_from_its_weights(tiny_base, micro_home, tmp_path):
+    from safetensors.torch import load_file
+
+    first = _train(micro_home, "RS", tiny_base, tmp_path / "first")
+    frozen = FAST_EXPERT.model_copy(
+        update={"train": TrainSettings(epochs=1, learning_rate=0.0, batch_size=8)}
+    )
+    samples = training_samples(load_split(micro_home / "data", "micro", "Fin", "train"))
+    again = train_adapter(
+        tiny_base.ref.name_or_path,
+        samples,
+        frozen,
+        tmp_path / "again",
+        start_from=first.folder,
+        progress=False,
+    )
+    before = load_file(first.folder / "adapter_model.safetensors")
+    after = load_file(again.folder / "adapter_model.safetensors")
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # lr 0: nothing moved

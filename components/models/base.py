@@ -6,11 +6,17 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from pydantic import BaseModel
-from transformers import AutoProcessor, LlavaForConditionalGeneration, ProcessorMixin
+from transformers import (
+    AutoProcessor,
+    LlavaForConditionalGeneration,
+    ProcessorMixin,
+    TrainerCallback,
+)
 
 from components.models.pretrain_data import pretraining_samples, tokenizer_corpus
 from components.models.tiny import TinyBaseConfig, build_model, build_processor, train_tokenizer
@@ -81,7 +87,12 @@ def tiny_base_folder(models_dir: Path, config: TinyBaseConfig) -> Path:
     return models_dir / f"tiny-base-{config.digest()}"
 
 
-def ensure_tiny_base(models_dir: Path, config: TinyBaseConfig, progress: bool = True) -> TinyBuild:
+def ensure_tiny_base(
+    models_dir: Path,
+    config: TinyBaseConfig,
+    progress: bool = True,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> TinyBuild:
     """Build and pretrain the tiny base unless this config was built before."""
     folder = tiny_base_folder(models_dir, config)
     if (folder / "config.json").is_file():
@@ -106,6 +117,7 @@ def ensure_tiny_base(models_dir: Path, config: TinyBaseConfig, progress: bool = 
             seed=config.seed,
         ),
         workdir=partial / "trainer",
+        callbacks=callbacks,
         progress=progress,
     )
     shutil.rmtree(partial / "trainer", ignore_errors=True)

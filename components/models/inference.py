@@ -6,6 +6,7 @@ touches the vision tower, each image goes through it once and both stages reuse 
 from __future__ import annotations
 
 import copy
+import json
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -36,8 +37,8 @@ class Routed(BaseModel):
 
 
 def adapter_touches_vision(folder: Path) -> bool:
-    config = (folder / "adapter_config.json").read_text(encoding="utf-8")
-    return "vision_tower" in config
+    config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    return "vision_tower" in str(config.get("target_modules"))
 
 
 class TwoStage:

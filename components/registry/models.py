@@ -15,7 +15,7 @@ from transformers import TrainerCallback
 import mlflow
 from components.models.adapters import AdapterRun
 from components.models.base import TinyBuild
-from components.registry.tracking import KIND_TAG, configure_tracking, experiment_id
+from components.registry.tracking import KIND_TAG, experiment_id
 from components.settings import Settings
 from mlflow import MlflowClient
 
@@ -135,23 +135,18 @@ def log_training(run: AdapterRun, params: Mapping[str, Any]) -> None:
     )
 
 
-def register_tiny_base(build: TinyBuild, settings: Settings) -> ModelVersion:
-    """Log and register a built tiny base once per config (a rebuilt store registers it again)."""
-    configure_tracking(settings)
-    tags = {"config_digest": build.config.digest(), "digest": build.ref.digest}
-    existing = find_version(base_model_name(), tags)
-    if existing is not None:
-        return existing
-    with tracked_run("mllmcl-base", f"tiny-base-{build.config.digest()}", "base", settings):
-        mlflow.log_params(flat_params("tiny.", build.config.model_dump()))
-        for entry in build.log_history:
-            if "loss" in entry:
-                mlflow.log_metric("train/loss", entry["loss"], step=entry["step"])
-        mlflow.log_metrics({"pretrain_seconds": build.seconds, "parameters": build.parameters})
-        return register_folder(
-            base_model_name(),
-            Path(build.ref.name_or_path),
-            "model",
-            tags,
-            description="Tiny LLaVA (CLIP + Llama + projector) pretrained on a generic mixture.",
-        )
+def tiny_base_tags(build: TinyBuild) -> dict[str, str]:
+    return {"config_digest": build.config.digest(), "digest": build.ref.digest}
+
+
+def register_tiny_base(build: TinyBuild) -> ModelVersion:
+    """Into the active run: the base's config, pretraining figures and files, registered."""
+    mlflow.log_params(flat_params("tiny.", build.config.model_dump()))
+    mlflow.log_metrics({"pretrain_seconds": build.seconds, "parameters": build.parameters})
+    return register_folder(
+        base_model_name(),
+        Path(build.ref.name_or_path),
+        "model",
+        tiny_base_tags(build),
+        description="Tiny LLaVA (CLIP + Llama + projector) pretrained on a generic mixture.",
+    )

@@ -1,0 +1,34 @@
+"""The base job: the configured Hugging Face LLaVA as it is, or the tiny CPU base, built and
+pretrained once per config inside a tracked run (loss curve, system metrics) and registered."""
+
+from __future__ import annotations
+
+from components.models.base import TINY, BaseRef, base_ref, ensure_tiny_base, tiny_base_folder
+from components.registry.models import (
+    MlflowLossCallback,
+    base_model_name,
+    find_version,
+    register_tiny_base,
+    tiny_base_tags,
+    tracked_run,
+)
+from components.registry.tracking import configure_tracking
+from components.settings import Settings
+
+
+def run_base_job(settings: Settings) -> BaseRef:
+    if settings.base_model != TINY:
+        return base_ref(settings.base_model)
+    configure_tracking(settings)
+    folder = tiny_base_folder(settings.models_dir, settings.tiny)
+    if (folder / "config.json").is_file():
+        build = ensure_tiny_base(settings.models_dir, settings.tiny)
+        if find_version(base_model_name(), tiny_base_tags(build)) is not None:
+            return build.ref
+    digest = settings.tiny.digest()
+    with tracked_run("mllmcl-base", f"tiny-base-{digest}", "base", settings):
+        build = ensure_tiny_base(
+            settings.models_dir, settings.tiny, callbacks=[MlflowLossCallback()]
+        )
+        register_tiny_base(build)
+    return build.ref
