@@ -18,7 +18,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from components.models.adapters import load_adapters
 from components.models.config import Decoding
-from components.models.prompts import Sample, encode_prompts
+from components.models.prompts import Sample, encode_prompt_text, encode_prompts
 from components.models.router import (
     RouterSpec,
     constrained_letters,
@@ -133,7 +133,11 @@ class TwoStage:
         return constrained_letters(self.model, inputs, last, self.letter_ids, self.spec.letters)
 
     @torch.inference_mode()
-    def _route_batch(self, samples: Sequence[Sample]) -> tuple[list[Routed], torch.Tensor | None]:
+    def _route_batch(
+        self, samples: Sequence[Sample]
+    ) -> tuple[list[Routed], torch.Tensor | None, int]:
+        """Routes a batch; also returns the images' vision features (when shared) and how many
+        tokens an image takes in a prompt."""
         prompts = [self.spec.sample(s.image, s.question) for s in samples]
         side = "right" if self.decoding == "constrained" else "left"
         encoded = encode_prompts(self.processor, prompts, padding_side=side).to(self.model.device)
@@ -148,7 +152,8 @@ class TwoStage:
             Routed(task=self.spec.task_of(letter), letter=letter, router_output=text)
             for letter, text in zip(letters, outputs, strict=True)
         ]
-        return routed, states
+        image_id = self.model.get_base_model().config.image_token_id
+        return routed, states, int((encoded["input_ids"][0] == image_id).sum())
 
     def route(self, samples: Sequence[Sample], batch_size: int = 32) -> list[Routed]:
         routed: list[Routed] = []
@@ -162,8 +167,12 @@ class TwoStage:
         results: list[Routed] = []
         for start in range(0, len(samples), batch_size):
             batch = samples[start : start + batch_size]
-            routed, states = self._route_batch(batch)
-            encoded = encode_prompts(self.processor, batch).to(self.model.device)
+            routed, states, image_tokens = self._route_batch(batch)
+            if states is None:  # adapted vision towers: each expert needs the pixels
+                encoded = encode_prompts(self.processor, batch)
+            else:  # features computed once already: the experts need only the text
+                encoded = encode_prompt_text(self.processor, batch, image_tokens)
+            encoded = encoded.to(self.model.device)
             groups: dict[str, list[int]] = defaultdict(list)
             for row, item in enumerate(routed):
                 groups[item.task].append(row)

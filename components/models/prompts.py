@@ -50,6 +50,21 @@ def encode_prompts(
     )
 
 
+def encode_prompt_text(
+    processor: ProcessorMixin, samples: Sequence[Sample], image_tokens: int
+) -> dict[str, torch.Tensor]:
+    """Left-padded prompts without pixels, for images whose features are already computed: the
+    image placeholder is expanded to `image_tokens` tokens, as the processor would."""
+    tokenizer = processor.tokenizer
+    tokenizer.padding_side = "left"
+    mark = processor.image_token
+    texts = [
+        prompt_text(processor, s.question, s.context).replace(mark, mark * image_tokens)
+        for s in samples
+    ]
+    return tokenizer(texts, return_tensors="pt", padding=True)
+
+
 def encode_training(
     processor: ProcessorMixin, samples: Sequence[Sample]
 ) -> dict[str, torch.Tensor]:
