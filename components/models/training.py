@@ -3,6 +3,7 @@ same code runs on a laptop CPU and on multi-GPU machines (accelerate / DDP / Dee
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,11 @@ from transformers import (
 
 from components.models.config import TrainSettings
 from components.models.prompts import Sample, encode_training
+
+# HF Trainer / accelerate keep process-wide state (AcceleratorState): two Trainers in threads of
+# one process (Prefect's default thread task runner) break each other. Trainings in one process
+# take turns; a process or cluster task runner (Dask, Ray) runs experts truly in parallel.
+_ONE_TRAINER_AT_A_TIME = threading.Lock()
 
 
 class SampleList(torch.utils.data.Dataset):
@@ -40,33 +46,34 @@ def train_model(
     progress: bool = True,
 ) -> list[dict]:
     """Train `model` (its trainable parameters) on samples; returns the Trainer's log history."""
-    args = TrainingArguments(
-        output_dir=str(workdir),
-        num_train_epochs=settings.epochs,
-        learning_rate=settings.learning_rate,
-        per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation,
-        lr_scheduler_type=settings.scheduler,
-        warmup_steps=settings.warmup_ratio,  # a float below 1 is a ratio of all steps
-        weight_decay=settings.weight_decay,
-        seed=settings.seed,
-        data_seed=settings.seed,
-        bf16=settings.bf16 and torch.cuda.is_available(),
-        gradient_checkpointing=settings.gradient_checkpointing,
-        use_cpu=not torch.cuda.is_available(),
-        logging_steps=5,
-        save_strategy="no",
-        report_to="none",
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-        disable_tqdm=not progress,
-    )
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=SampleList(samples),
-        data_collator=lambda batch: encode_training(processor, batch),
-        callbacks=list(callbacks),
-    )
-    trainer.train()
+    with _ONE_TRAINER_AT_A_TIME:  # TrainingArguments sets up accelerate state too
+        args = TrainingArguments(
+            output_dir=str(workdir),
+            num_train_epochs=settings.epochs,
+            learning_rate=settings.learning_rate,
+            per_device_train_batch_size=settings.batch_size,
+            gradient_accumulation_steps=settings.gradient_accumulation,
+            lr_scheduler_type=settings.scheduler,
+            warmup_steps=settings.warmup_ratio,  # a float below 1 is a ratio of all steps
+            weight_decay=settings.weight_decay,
+            seed=settings.seed,
+            data_seed=settings.seed,
+            bf16=settings.bf16 and torch.cuda.is_available(),
+            gradient_checkpointing=settings.gradient_checkpointing,
+            use_cpu=not torch.cuda.is_available(),
+            logging_steps=5,
+            save_strategy="no",
+            report_to="none",
+            remove_unused_columns=False,
+            dataloader_num_workers=0,
+            disable_tqdm=not progress,
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=SampleList(samples),
+            data_collator=lambda batch: encode_training(processor, batch),
+            callbacks=list(callbacks),
+        )
+        trainer.train()
     return trainer.state.log_history
