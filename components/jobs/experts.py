@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from components.data.build import Manifest, TaskEntry, read_manifest
 from components.data.versioning import data_version
+from components.models.adapters import adapter_folder
 from components.models.base import BaseRef
 from components.models.experts import (
     ExpertKey,
@@ -42,7 +43,7 @@ def run_expert_job(
     adapter = expert_settings(settings.expert_preset, manifest.track)
     key = expert_key(benchmark, entry, base, adapter).digest()
     name = expert_model_name(benchmark, task)
-    folder = settings.models_dir / benchmark / "experts" / task / key
+    folder = adapter_folder(settings.models_dir, benchmark, key, task)
     known = reuse(name, key, folder)
     if known is not None:
         return known

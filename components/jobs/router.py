@@ -13,7 +13,7 @@ from pathlib import Path
 import mlflow
 from components.data.build import read_manifest
 from components.evaluation.plots import confusion_png
-from components.models.adapters import train_adapter
+from components.models.adapters import adapter_folder, train_adapter
 from components.models.base import BaseRef
 from components.models.config import ROUTER_PRESETS
 from components.models.experts import config_digest
@@ -46,7 +46,7 @@ def run_router_job(
     parts = [spec.model_dump(), replay_digest(manifest, tasks), base.digest, config_digest(adapter)]
     key = hashlib.sha256(json.dumps([benchmark, *parts]).encode()).hexdigest()[:16]
     name = router_model_name(benchmark)
-    folder = settings.models_dir / benchmark / "router" / key
+    folder = adapter_folder(settings.models_dir, benchmark, key)
     known = reuse(name, key, folder)
     if known is not None:
         return known

@@ -21,6 +21,14 @@ from components.models.training import train_model
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
+def adapter_folder(models_dir: Path, benchmark: str, key: str, task: str | None = None) -> Path:
+    """Where a trained adapter lives on this machine: an expert's (with its task) or the
+    router's, named by the key of everything it was trained from."""
+    if task is None:
+        return models_dir / benchmark / "router" / key
+    return models_dir / benchmark / "experts" / task / key
+
+
 class AdapterRun(BaseModel):
     folder: Path
     seconds: float

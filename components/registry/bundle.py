@@ -10,6 +10,7 @@ from mlflow.exceptions import MlflowException
 from pydantic import BaseModel
 
 import mlflow
+from components.models.adapters import adapter_folder
 from components.models.base import TINY, BaseRef, base_ref, tiny_base_folder
 from components.models.router import RouterSpec
 from components.registry.adapters import KEY_TAG
@@ -62,12 +63,12 @@ def resolve_bundle(benchmark: str, settings: Settings, version: str | None = Non
     spec = RouterSpec.model_validate(
         mlflow.artifacts.load_dict(f"runs:/{router.run_id}/router_spec.json")
     )
-    models = settings.models_dir / benchmark
     experts, expert_versions = {}, {}
     for item in router.tags["experts"].split(","):
         task, number = item.split(":")
         expert = client.get_model_version(expert_model_name(benchmark, task), number)
-        experts[task] = _local(expert, models / "experts" / task / expert.tags[KEY_TAG])
+        folder = adapter_folder(settings.models_dir, benchmark, expert.tags[KEY_TAG], task)
+        experts[task] = _local(expert, folder)
         expert_versions[task] = number
     if settings.base_model == TINY:
         base = base_ref(str(tiny_base_folder(settings.models_dir, settings.tiny)))
@@ -80,7 +81,7 @@ def resolve_bundle(benchmark: str, settings: Settings, version: str | None = Non
         )
     return BundleParts(
         base=base,
-        router=_local(router, models / "router" / router.tags[KEY_TAG]),
+        router=_local(router, adapter_folder(settings.models_dir, benchmark, router.tags[KEY_TAG])),
         router_version=str(router.version),
         experts=experts,
         expert_versions=expert_versions,
