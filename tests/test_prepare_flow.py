@@ -3,10 +3,10 @@
 import shutil
 from pathlib import Path
 
+import mlflow
 import pytest
 from typer.testing import CliRunner
 
-import mlflow
 from components.cli import app
 from components.data.build import load_split, read_manifest
 from components.data.problems import SourceValidationError

@@ -5,12 +5,11 @@ routes to."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tempfile
 from pathlib import Path
 
 import mlflow
+
 from components.data.build import read_manifest
 from components.evaluation.plots import confusion_png
 from components.models.adapters import adapter_folder, train_adapter
@@ -18,7 +17,7 @@ from components.models.base import BaseRef
 from components.models.config import ROUTER_PRESETS
 from components.models.experts import config_digest
 from components.models.inference import TwoStage
-from components.models.routing import evaluate_router, replay_digest, replay_samples, seen_spec
+from components.models.routing import evaluate_router, replay_samples, router_key, seen_spec
 from components.registry.adapters import AdapterRecord, record, reuse
 from components.registry.models import MlflowLossCallback, router_model_name, tracked_run
 from components.registry.tracking import benchmark_experiment, configure_tracking
@@ -43,8 +42,7 @@ def run_router_job(
     spec = seen_spec(manifest, tasks, settings.router_template)
     adapter = ROUTER_PRESETS[settings.router_preset]
     pool = expert_pool(experts)
-    parts = [spec.model_dump(), replay_digest(manifest, tasks), base.digest, config_digest(adapter)]
-    key = hashlib.sha256(json.dumps([benchmark, *parts]).encode()).hexdigest()[:16]
+    key = router_key(benchmark, manifest, spec, base.digest, config_digest(adapter))
     name = router_model_name(benchmark)
     folder = adapter_folder(settings.models_dir, benchmark, key)
     known = reuse(name, key, folder)

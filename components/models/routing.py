@@ -4,6 +4,7 @@ router's accuracy per task with its confusion matrix."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -37,6 +38,16 @@ def replay_samples(data_dir: Path, benchmark: str, spec: RouterSpec):
 def replay_digest(manifest: Manifest, tasks: list[str]) -> str:
     parts = [f"{name}:{manifest.task(name).files['router.parquet']}" for name in tasks]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def router_key(
+    benchmark: str, manifest: Manifest, spec: RouterSpec, base_digest: str, config: str
+) -> str:
+    """Everything a router depends on (pool and prompt, replay data, base, settings), hashed:
+    equal keys mean the registered router can be reused."""
+    parts = [benchmark, spec.model_dump(), replay_digest(manifest, [e.task for e in spec.experts])]
+    payload = json.dumps([*parts, base_digest, config])
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def evaluate_router(

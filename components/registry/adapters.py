@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import mlflow
 from mlflow.entities.model_registry import ModelVersion
 from pydantic import BaseModel
 
-import mlflow
 from components.models.adapters import AdapterRun
 from components.registry.models import download_version, find_version, log_training, register_folder
 

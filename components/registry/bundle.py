@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
+from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from pydantic import BaseModel
 
-import mlflow
 from components.models.adapters import adapter_folder
 from components.models.base import TINY, BaseRef, base_ref, tiny_base_folder
 from components.models.router import RouterSpec
@@ -17,7 +18,6 @@ from components.registry.adapters import KEY_TAG
 from components.registry.models import download_version, expert_model_name, router_model_name
 from components.registry.tracking import configure_tracking
 from components.settings import Settings
-from mlflow import MlflowClient
 
 CHAMPION = "champion"
 

@@ -9,15 +9,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import mlflow
+from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from transformers import TrainerCallback
 
-import mlflow
 from components.models.adapters import AdapterRun
 from components.models.base import TinyBuild
 from components.registry.tracking import KIND_TAG, experiment_id
 from components.settings import Settings
-from mlflow import MlflowClient
 
 
 def base_model_name() -> str:

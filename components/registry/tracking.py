@@ -7,11 +7,11 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import mlflow
 from mlflow.data.huggingface_dataset import from_huggingface
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
-import mlflow
 from components.data.build import load_split
 from components.data.prepare import PreparedData
 from components.settings import Settings
