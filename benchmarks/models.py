@@ -6,6 +6,9 @@ the cumulative replay (time, routing accuracy), then time inference: routed with
 router, routed with the official generation router, and one expert alone.
 
     .venv/bin/python benchmarks/models.py [--tracks domain,ability] [--out DIR]
+
+On a GPU machine without MLflow, Prefect and DVC, `--prepared DIR` reads data already prepared
+elsewhere (a copy of data/) and skips generation and preparation.
 """
 
 from __future__ import annotations
@@ -19,22 +22,27 @@ from pathlib import Path
 import torch
 
 from components.data.build import load_split, read_manifest
-from components.data.generator.writer import generate_benchmark
-from components.data.prepare import build_staged, commit_staged
-from components.data.source import fingerprint_source, plan_source
-from components.data.validation import validate_source
 from components.models.adapters import load_adapters, train_adapter
 from components.models.base import ensure_tiny_base
-from components.models.config import ROUTER_PRESETS, TinyBaseConfig
+from components.models.config import DEFAULT_TEMPLATE, ROUTER_PRESETS, TinyBaseConfig
 from components.models.experts import evaluate_adapter, expert_settings, train_expert
 from components.models.generation import generate_answers
 from components.models.inference import TwoStage
 from components.models.routing import evaluate_router, replay_samples, seen_spec
 from components.models.samples import evaluation_samples
-from components.settings import Settings
 
 
-def prepare(track: str, home: Path) -> Settings:
+def prepare(track: str, home: Path) -> Path:
+    """Generate and prepare the default preset of a track in a scratch home; its data folder."""
+    # Imported here: a GPU machine without DVC runs the benchmark on data prepared elsewhere.
+    from components.data.generator.writer import generate_benchmark
+    from components.data.prepare import build_staged, commit_staged
+    from components.data.source import fingerprint_source, plan_source
+    from components.data.validation import validate_source
+    from components.settings import Settings
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "prefect.yaml").write_text("name: bench\n")
     settings = Settings(home=home)
     source = home / "sources" / track
     generate_benchmark(track, source, preset="default", progress=False)
@@ -42,7 +50,13 @@ def prepare(track: str, home: Path) -> Settings:
     validated = validate_source(plan, 20, 0, settings.max_image_pixels)
     staged = build_staged(validated, fingerprint_source(plan), track, plan.track, settings, False)
     commit_staged(staged, settings)
-    return settings
+    return settings.data_dir
+
+
+def describe_device() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"
+    return f"CPU, {torch.get_num_threads()} threads (torch {torch.__version__})"
 
 
 def timed(fn, *args, **kwargs):
@@ -51,25 +65,27 @@ def timed(fn, *args, **kwargs):
     return result, time.perf_counter() - started
 
 
-def bench_track(track: str, home: Path, models: Path, base) -> dict:
-    settings = prepare(track, home)
-    manifest = read_manifest(settings.data_dir / track)
+def bench_track(
+    track: str, data_dir: Path, models: Path, base, preset: str, dtype: str = "auto"
+) -> dict:
+    manifest = read_manifest(data_dir / track)
     tasks = [t.spec.name for t in manifest.tasks]
     figures: dict = {"experts": {}}
     adapters = {}
     for name in tasks:
         entry = manifest.task(name)
-        settings_used = expert_settings("cpu", manifest.track)
+        settings_used = expert_settings(preset, manifest.track)
         run = train_expert(
-            settings.data_dir,
+            data_dir,
             track,
             name,
             base.ref,
             settings_used,
             models / track / name,
             progress=False,
+            dtype=dtype,
         )
-        oracle = evaluate_adapter(settings.data_dir, track, entry, base.ref, run.folder, name)
+        oracle = evaluate_adapter(data_dir, track, entry, base.ref, run.folder, name, dtype)
         adapters[name] = run.folder
         figures["experts"][name] = {
             "train_seconds": round(run.seconds, 1),
@@ -77,21 +93,22 @@ def bench_track(track: str, home: Path, models: Path, base) -> dict:
             "oracle_accuracy": round(oracle.accuracy, 2),
         }
         print(f"[{track}] expert {name}: {figures['experts'][name]}", flush=True)
-    spec = seen_spec(manifest, tasks, settings.router_template)
+    spec = seen_spec(manifest, tasks, DEFAULT_TEMPLATE)
     router_run = train_adapter(
         base.ref.name_or_path,
-        replay_samples(settings.data_dir, track, spec),
-        ROUTER_PRESETS["cpu"],
+        replay_samples(data_dir, track, spec),
+        ROUTER_PRESETS[preset],
         models / track / "router",
         progress=False,
+        dtype=dtype,
     )
     figures["router_train_seconds"] = round(router_run.seconds, 1)
     samples = []
     for name in tasks:
-        samples += evaluation_samples(load_split(settings.data_dir, track, name, "test"))[0]
+        samples += evaluation_samples(load_split(data_dir, track, name, "test"))[0]
     for decoding in ("constrained", "official"):
-        bundle = TwoStage(base.ref.name_or_path, router_run.folder, adapters, spec, decoding)
-        routing = evaluate_router(bundle, settings.data_dir, track, spec)
+        bundle = TwoStage(base.ref.name_or_path, router_run.folder, adapters, spec, decoding, dtype)
+        routing = evaluate_router(bundle, data_dir, track, spec)
         _, seconds = timed(bundle.answer, samples)
         figures[f"router_accuracy_{decoding}"] = round(routing.accuracy, 2)
         figures[f"router_per_task_{decoding}"] = {
@@ -102,13 +119,14 @@ def bench_track(track: str, home: Path, models: Path, base) -> dict:
         print(f"[{track}] routed ({decoding}): {rate:.1f} samples/s", flush=True)
     # The same items, each answered by its own task's expert alone (no router): what routing
     # adds is the difference.
-    model, processor = load_adapters(base.ref.name_or_path, {tasks[0]: adapters[tasks[0]]})
+    first = {tasks[0]: adapters[tasks[0]]}
+    model, processor = load_adapters(base.ref.name_or_path, first, dtype)
     seconds = 0.0
     for name in tasks:
         if name != tasks[0]:
             model.load_adapter(str(adapters[name]), adapter_name=name)
         model.set_adapter(name)
-        own = evaluation_samples(load_split(settings.data_dir, track, name, "test"))[0]
+        own = evaluation_samples(load_split(data_dir, track, name, "test"))[0]
         seconds += timed(generate_answers, model, processor, own)[1]
     figures["one_expert_samples_per_second"] = round(len(samples) / seconds, 1)
     figures["routed_cost_vs_one_expert"] = round(
@@ -128,6 +146,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", default="domain,ability")
     parser.add_argument("--out", type=Path, default=None, help="write figures.json here")
+    parser.add_argument("--preset", default="cpu", choices=["cpu", "official"])
+    parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
+    parser.add_argument("--prepared", type=Path, default=None, help="a prepared data folder")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with tempfile.TemporaryDirectory(prefix="mllmcl-bench-") as scratch:
@@ -137,12 +158,17 @@ def main() -> None:
             f"tiny base: {build.parameters / 1e6:.2f} M parameters, pretrained in {seconds:.1f} s",
             flush=True,
         )
-        figures = {"tiny_base_seconds": round(seconds, 1), "tiny_base_parameters": build.parameters}
+        figures = {
+            "device": describe_device(),
+            "tiny_base_seconds": round(seconds, 1),
+            "tiny_base_parameters": build.parameters,
+        }
         for track in args.tracks.split(","):
-            home = root / track
-            (home).mkdir()
-            (home / "prefect.yaml").write_text("name: bench\n")
-            figures[track] = bench_track(track, home, root / "adapters", build)
+            data_dir = args.prepared or prepare(track, root / track)
+            adapters = root / "adapters"
+            figures[track] = bench_track(track, data_dir, adapters, build, args.preset, args.dtype)
+    if torch.cuda.is_available():
+        figures["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     print(json.dumps(figures, indent=1))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
