@@ -73,7 +73,6 @@ def bench_track(
     figures: dict = {"experts": {}}
     adapters = {}
     for name in tasks:
-        entry = manifest.task(name)
         settings_used = expert_settings(preset, manifest.track)
         run = train_expert(
             data_dir,
@@ -85,7 +84,9 @@ def bench_track(
             progress=False,
             dtype=dtype,
         )
-        oracle = evaluate_adapter(data_dir, track, entry, base.ref, run.folder, name, dtype)
+        oracle = evaluate_adapter(
+            data_dir, manifest, [name], base.ref, run.folder, name, dtype
+        ).scores[name]
         adapters[name] = run.folder
         figures["experts"][name] = {
             "train_seconds": round(run.seconds, 1),

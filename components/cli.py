@@ -17,6 +17,7 @@ from components.data.problems import SourceValidationError
 from components.data.tasks import TRACK_ORDER
 from components.evaluation.predictions import read_annotations, read_predictions
 from components.evaluation.scorers import RULES, ScoringError, score
+from components.review_cli import review_app
 from components.settings import get_settings
 
 # No analytics or telemetry calls from a machine that may have no network.
@@ -30,6 +31,8 @@ for _name, _value in {
 app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
+
+app.add_typer(review_app, name="review")
 
 TrackOption = Annotated[str, typer.Option(help=f"one of {', '.join(TRACK_ORDER)}")]
 

@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from components.models.config import DEFAULT_TEMPLATE, Decoding, PresetName, TinyBaseConfig
+from components.registry.gates import GateThresholds
 
 HOME_MARKER = "prefect.yaml"
 CONFIG_FILE_NAME = "mllmcl.yaml"
@@ -56,6 +57,9 @@ class Settings(BaseSettings):
     data_dir: Path | None = Field(
         None, description="prepared, DVC-versioned data (default home/data)"
     )
+    sources_dir: Path | None = Field(
+        None, description="benchmark sources in the MLLM-CL layout, one folder each (home/sources)"
+    )
     staging_dir: Path | None = Field(None, description="scratch space for atomic preparation")
     dvc_remote: str | None = Field(
         None, description="DVC remote URL or path (default home/dvc-remote)"
@@ -80,6 +84,10 @@ class Settings(BaseSettings):
     router_template: str = Field(DEFAULT_TEMPLATE, description="the router's prompt")
     router_decoding: Decoding = Field("constrained", description="constrained or official")
     replay_per_task: int = Field(20, ge=1, description="router replay samples per task")
+    gates: GateThresholds = Field(
+        default_factory=GateThresholds, description="promotion gates (DESIGN §5)"
+    )
+    reports_dir: Path | None = Field(None, description="benchmark reports (home/reports)")
     seed: int = Field(0, description="seed for every sampled choice")
     max_image_pixels: int = Field(
         89_478_485, ge=1, description="images larger than this are rejected (decompression bombs)"
@@ -89,6 +97,8 @@ class Settings(BaseSettings):
     def _fill_paths(self) -> Settings:
         self.home = self.home.expanduser().resolve()
         self.data_dir = self.data_dir or self.home / "data"
+        self.sources_dir = self.sources_dir or self.home / "sources"
+        self.reports_dir = self.reports_dir or self.home / "reports"
         self.staging_dir = self.staging_dir or self.home / ".mllmcl-staging"
         self.dvc_remote = self.dvc_remote or str(self.home / "dvc-remote")
         self.artifact_root = self.artifact_root or self.home / "mlflow" / "artifacts"

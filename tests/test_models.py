@@ -227,18 +227,27 @@ def test_vision_features_are_computed_once_per_image(tiny_base, two_experts_and_
 
 @pytest.mark.parametrize("replay", [False, True])
 def test_lora_ft_continues_one_adapter_through_the_tasks(tiny_base, micro_home, tmp_path, replay):
-    from components.models.baselines import lora_ft_sequence
+    from components.models.baselines import lora_ft_step
 
-    runs = lora_ft_sequence(
-        micro_home / "data",
-        "micro",
-        ["RS", "Fin"],
-        tiny_base.ref,
-        FAST_EXPERT,
-        tmp_path,
-        replay=replay,
-        progress=False,
-    )
+    tasks = ["RS", "Fin"]
+    runs = []
+    for step, task in enumerate(tasks, start=1):
+        previous = runs[-1].folder if runs else None
+        folder = tmp_path / f"step-{step}-{task}"
+        runs.append(
+            lora_ft_step(
+                micro_home / "data",
+                "micro",
+                tasks,
+                step,
+                tiny_base.ref,
+                FAST_EXPERT,
+                folder,
+                previous,
+                replay,
+                progress=False,
+            )
+        )
     assert [r.folder.name for r in runs] == ["step-1-RS", "step-2-Fin"]
     assert runs[1].samples == 24 + (20 if replay else 0)  # Fin's train (+ RS's replay set)
     assert _folder_hash(runs[0].folder) != _folder_hash(runs[1].folder)

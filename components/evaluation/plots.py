@@ -31,3 +31,43 @@ def confusion_png(
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def matrix_png(matrix: list[list[float]], tasks: list[str], path: Path, title: str) -> Path:
+    """The accuracy matrix A[i][j]: rows the step (after learning task i), columns the task."""
+    size = len(tasks)
+    figure, axis = plt.subplots(figsize=(1.6 + 0.9 * size, 1.2 + 0.8 * size))
+    image = axis.imshow(matrix, cmap="viridis", vmin=0, vmax=100)
+    axis.set_xticks(range(size), tasks)
+    axis.set_yticks(range(size), [f"after {t}" for t in tasks])
+    axis.set_xlabel("evaluated on")
+    axis.set_title(title)
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            color = "black" if value > 60 else "white"
+            axis.text(j, i, f"{value:.0f}", ha="center", va="center", color=color)
+    figure.colorbar(image, ax=axis, label="accuracy (%)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def forgetting_png(matrices: dict[str, list[list[float]]], tasks: list[str], path: Path) -> Path:
+    """Per task learned before the last: A[T][j] - A[j][j] for each method, side by side."""
+    earlier = tasks[:-1] or tasks
+    width = 0.8 / max(1, len(matrices))
+    figure, axis = plt.subplots(figsize=(2.0 + 1.1 * len(earlier), 3.6))
+    for index, (method, matrix) in enumerate(matrices.items()):
+        changes = [matrix[-1][j] - matrix[j][j] for j in range(len(earlier))]
+        positions = [j + (index - (len(matrices) - 1) / 2) * width for j in range(len(earlier))]
+        axis.bar(positions, changes, width, label=method)
+    axis.axhline(0, color="black", linewidth=0.8)
+    axis.set_xticks(range(len(earlier)), earlier)
+    axis.set_ylabel("accuracy change since learned (points)")
+    axis.set_title("forgetting per task (negative = forgotten)")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

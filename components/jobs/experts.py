@@ -66,7 +66,9 @@ def run_expert_job(
             callbacks=[MlflowLossCallback()],
             **device,
         )
-        oracle = evaluate_adapter(settings.data_dir, benchmark, entry, base, folder, name, **device)
+        oracle = evaluate_adapter(
+            settings.data_dir, manifest, [task], base, folder, name, **device
+        ).scores[task]
         return record(
             name,
             key,

@@ -26,7 +26,7 @@ from components.settings import Settings
 
 def expert_pool(experts: list[AdapterRecord]) -> str:
     """`RS:3,Med:1`: each expert's task and registered version."""
-    return ",".join(f"{e.name.rsplit('-', 1)[-1]}:{e.version}" for e in experts)
+    return ",".join(f"{e.task}:{e.version}" for e in experts)
 
 
 def run_router_job(

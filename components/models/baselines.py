@@ -17,37 +17,36 @@ from components.models.config import AdapterSettings
 from components.models.samples import training_samples
 
 
-def lora_ft_sequence(
+def lora_ft_step(
     data_dir: Path,
     benchmark: str,
     tasks: Sequence[str],
+    step: int,
     base: BaseRef,
     settings: AdapterSettings,
     out: Path,
+    previous: Path | None,
     replay: bool = False,
     callbacks: Sequence[TrainerCallback] = (),
     progress: bool = True,
     dtype: str = "auto",
     device: str = "auto",
-) -> list[AdapterRun]:
-    """One adapter per step i (saved as out/step-i-<task>), each continuing step i-1."""
-    runs: list[AdapterRun] = []
-    for step, task in enumerate(tasks, start=1):
-        samples = training_samples(load_split(data_dir, benchmark, task, "train"))
-        if replay:
-            for earlier in tasks[: step - 1]:
-                samples += training_samples(load_split(data_dir, benchmark, earlier, "router"))
-        runs.append(
-            train_adapter(
-                base.name_or_path,
-                samples,
-                settings,
-                out / f"step-{step}-{task}",
-                start_from=runs[-1].folder if runs else None,
-                callbacks=callbacks,
-                progress=progress,
-                dtype=dtype,
-                device=device,
-            )
-        )
-    return runs
+) -> AdapterRun:
+    """Step `step` (1-based) of the sequence: continue `previous` on task `tasks[step-1]` (plus
+    the replay sets of the tasks before it, with `replay`)."""
+    task = tasks[step - 1]
+    samples = training_samples(load_split(data_dir, benchmark, task, "train"))
+    if replay:
+        for earlier in tasks[: step - 1]:
+            samples += training_samples(load_split(data_dir, benchmark, earlier, "router"))
+    return train_adapter(
+        base.name_or_path,
+        samples,
+        settings,
+        out,
+        start_from=previous,
+        callbacks=callbacks,
+        progress=progress,
+        dtype=dtype,
+        device=device,
+    )

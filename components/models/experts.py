@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from components.data.build import TaskEntry, load_split
-from components.evaluation.predictions import prediction_records
-from components.evaluation.scorers import ScoreReport, score
+from components.data.build import Manifest, TaskEntry, load_split
+from components.evaluation.routed import Evaluation, evaluate_model
 from components.models.adapters import AdapterRun, load_adapters, train_adapter
 from components.models.base import BaseRef, load_base
 from components.models.config import EXPERT_PRESETS, AdapterSettings
 from components.models.generation import generate_answers
-from components.models.samples import evaluation_samples, training_samples
+from components.models.samples import training_samples
 
 
 class ExpertKey(BaseModel, frozen=True):
@@ -81,37 +81,25 @@ def train_expert(
     )
 
 
-class Evaluation(BaseModel):
-    report: dict
-    predictions: list[dict]
-
-    @property
-    def accuracy(self) -> float:
-        return self.report["accuracy"]
-
-
 def evaluate_adapter(
     data_dir: Path,
-    benchmark: str,
-    entry: TaskEntry,
+    manifest: Manifest,
+    tasks: Sequence[str],
     base: BaseRef,
     adapter: Path | None,
     model_id: str,
     dtype: str = "auto",
     device: str = "auto",
 ) -> Evaluation:
-    """Score the base with `adapter` (or the base alone) on a task's test split."""
-
-    samples, annotations = evaluation_samples(
-        load_split(data_dir, benchmark, entry.spec.name, "test")
-    )
+    """Score the base with `adapter` (or the base alone: Zero-shot) on the tasks' test splits."""
     if adapter is None:
         model, processor = load_base(base.name_or_path, dtype, device)
     else:
-        model, processor = load_adapters(
-            base.name_or_path, {entry.spec.name: adapter}, dtype, device
-        )
-    answers = generate_answers(model, processor, samples)
-    records = prediction_records(annotations, answers, [s.question for s in samples], model_id)
-    report: ScoreReport = score(entry.spec.scorer, annotations, records)
-    return Evaluation(report=report.as_dict(), predictions=records)
+        model, processor = load_adapters(base.name_or_path, {"adapter": adapter}, dtype, device)
+    return evaluate_model(
+        lambda samples: generate_answers(model, processor, samples),
+        data_dir,
+        manifest,
+        tasks,
+        model_id,
+    )

@@ -1,1 +1,1 @@
-"""MLflow: tracking helpers, and (later) the bundle model, gates and promotion."""
+"""MLflow: tracking helpers, registered models, the bundle model, gates and promotion."""

@@ -26,6 +26,11 @@ class AdapterRecord(BaseModel):
     reused: bool
     run_id: str | None = None
 
+    @property
+    def task(self) -> str:
+        """An expert's task: its registered name ends with it."""
+        return self.name.rsplit("-", 1)[-1]
+
 
 def reuse(name: str, key: str, folder: Path) -> AdapterRecord | None:
     """The registered version with this key, its files downloaded if this machine lacks them."""

@@ -1,5 +1,5 @@
-"""Resolving the parts of a routed bundle from the registry: a router version (the champion,
-the newest, or a given one), the expert versions it was trained to route to, and the base."""
+"""Resolving the parts of a routed bundle from the registry: a router version (a given one, else
+the champion bundle's, else the newest), the expert versions it routes to, and the base."""
 
 from __future__ import annotations
 
@@ -15,11 +15,18 @@ from components.models.adapters import adapter_folder
 from components.models.base import TINY, BaseRef, base_ref, tiny_base_folder
 from components.models.router import RouterSpec
 from components.registry.adapters import KEY_TAG
-from components.registry.models import download_version, expert_model_name, router_model_name
+from components.registry.models import (
+    bundle_model_name,
+    download_version,
+    expert_model_name,
+    router_model_name,
+)
+from components.registry.promotion import CHAMPION
 from components.registry.tracking import configure_tracking
 from components.settings import Settings
 
-CHAMPION = "champion"
+ROUTER_VERSION_TAG = "router_version"
+EXPERT_PREFIX = "expert-"  # a bundle model's artifact per expert: expert-<task>
 
 
 class BundleParts(BaseModel):
@@ -32,13 +39,14 @@ class BundleParts(BaseModel):
 
 
 def router_version(benchmark: str, version: str | None = None) -> ModelVersion:
-    """A given version, else the one aliased champion, else the newest."""
+    """A given version, else the champion bundle's router, else the newest."""
     client = MlflowClient()
     name = router_model_name(benchmark)
     if version is not None:
         return client.get_model_version(name, version)
     try:
-        return client.get_model_version_by_alias(name, CHAMPION)
+        champion = client.get_model_version_by_alias(bundle_model_name(benchmark), CHAMPION)
+        return client.get_model_version(name, champion.tags[ROUTER_VERSION_TAG])
     except MlflowException:
         versions = client.search_model_versions(
             f"name = '{name}'", order_by=["version_number DESC"]

@@ -32,6 +32,10 @@ def router_model_name(benchmark: str) -> str:
     return f"mllmcl-{benchmark}-router"
 
 
+def bundle_model_name(benchmark: str) -> str:
+    return f"mllmcl-{benchmark}-bundle"
+
+
 class MlflowLossCallback(TrainerCallback):
     """Streams the Trainer's logs (loss, learning rate, grad norm) into the active run."""
 
@@ -65,6 +69,27 @@ def tracked_run(
     ) as run:
         yield run
         mlflow.log_metric("wall_seconds", time.perf_counter() - started)
+
+
+@contextmanager
+def pipeline_run(
+    experiment: str, run_name: str, settings: Settings, tags: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """The parent run of one pipeline (its jobs nest under the id it yields), ended as FAILED
+    when the pipeline raises. Created through the client: the jobs run in other threads."""
+    experiment_key = experiment_id(experiment, settings)  # also points MLflow at the store
+    client = MlflowClient()
+    run = client.create_run(
+        experiment_key,
+        run_name=run_name,
+        tags={KIND_TAG: "pipeline", **(tags or {})},
+    )
+    try:
+        yield run.info.run_id
+    except BaseException:
+        client.set_terminated(run.info.run_id, "FAILED")
+        raise
+    client.set_terminated(run.info.run_id, "FINISHED")
 
 
 def flat_params(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,101 @@
+"""Scoring answer sources on test splits with each task's official scorer: a routed bundle (which
+also yields router accuracy: the share of items routed to their own task's expert) or one model
+alone (a baseline adapter, or the base for the Zero-shot row)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from components.data.build import Manifest, load_split
+from components.evaluation.predictions import prediction_records
+from components.evaluation.scorers import score
+from components.models.inference import TwoStage
+from components.models.prompts import Sample
+from components.models.samples import evaluation_samples
+
+
+class TaskScore(BaseModel):
+    task: str
+    accuracy: float  # percent, the official scorer's
+    report: dict[str, Any]
+    predictions: list[dict[str, Any]]  # official JSON-lines records
+    routed_right: float | None = None  # percent routed to this task's expert (bundles only)
+
+
+class Evaluation(BaseModel):
+    scores: dict[str, TaskScore]
+
+    def accuracies(self) -> dict[str, float]:
+        return {task: s.accuracy for task, s in self.scores.items()}
+
+    @property
+    def router_accuracy(self) -> float | None:
+        """Share of routed items (over the tasks that have an expert) sent to the right one."""
+        routed = [s for s in self.scores.values() if s.routed_right is not None]
+        if not routed:
+            return None
+        items = sum(len(s.predictions) for s in routed)
+        right = sum(s.routed_right * len(s.predictions) for s in routed)
+        return right / max(1, items)
+
+
+Answerer = Callable[[Sequence[Sample]], tuple[list[str], list[dict[str, Any]]]]
+
+
+def _score_task(
+    manifest: Manifest, data_dir: Path, task: str, answerer: Answerer, model_id: str
+) -> tuple[TaskScore, list[dict[str, Any]]]:
+    entry = manifest.task(task)
+    samples, annotations = evaluation_samples(
+        load_split(data_dir, manifest.benchmark, task, "test")
+    )
+    answers, metadata = answerer(samples)
+    records = prediction_records(annotations, answers, [s.question for s in samples], model_id)
+    for item, extra in zip(records, metadata, strict=True):
+        item["metadata"] = extra
+    report = score(entry.spec.scorer, annotations, records).as_dict()
+    result = TaskScore(task=task, accuracy=report["accuracy"], report=report, predictions=records)
+    return result, metadata
+
+
+def evaluate_bundle(
+    bundle: TwoStage, data_dir: Path, manifest: Manifest, tasks: Sequence[str], model_id: str
+) -> Evaluation:
+    """Route and answer every test item of `tasks`; each prediction's metadata names the expert
+    chosen and the router's raw output."""
+
+    def answer(samples: Sequence[Sample]) -> tuple[list[str], list[dict[str, Any]]]:
+        routed = bundle.answer(samples)
+        meta = [{"expert": r.task, "router_output": r.router_output} for r in routed]
+        return [r.answer for r in routed], meta
+
+    pool = {e.task for e in bundle.spec.experts}
+    scores = {}
+    for task in tasks:
+        result, metadata = _score_task(manifest, data_dir, task, answer, model_id)
+        if task in pool:
+            right = sum(m["expert"] == task for m in metadata)
+            result.routed_right = 100.0 * right / max(1, len(metadata))
+        scores[task] = result
+    return Evaluation(scores=scores)
+
+
+def evaluate_model(
+    answer_all: Callable[[Sequence[Sample]], list[str]],
+    data_dir: Path,
+    manifest: Manifest,
+    tasks: Sequence[str],
+    model_id: str,
+) -> Evaluation:
+    """Score one model (no routing) on every test item of `tasks`."""
+
+    def answer(samples: Sequence[Sample]) -> tuple[list[str], list[dict[str, Any]]]:
+        return answer_all(samples), [{} for _ in samples]
+
+    return Evaluation(
+        scores={task: _score_task(manifest, data_dir, task, answer, model_id)[0] for task in tasks}
+    )

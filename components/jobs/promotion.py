@@ -1,0 +1,145 @@
+"""The promotion job: gate the evaluated bundle against the current champion, register it as a
+new `mllmcl-<benchmark>-bundle` version (pyfunc) carrying its figures and gate verdicts, and
+move the aliases. A bundle already registered with the same parts is not registered again."""
+
+from __future__ import annotations
+
+import hashlib
+
+import mlflow
+from pydantic import BaseModel
+
+from components.data.build import read_manifest
+from components.data.versioning import data_version
+from components.evaluation.routed import Evaluation
+from components.jobs.evaluation import expert_folders
+from components.jobs.router import expert_pool
+from components.models.base import TINY, BaseRef
+from components.models.routing import seen_spec
+from components.registry.adapters import KEY_TAG, AdapterRecord
+from components.registry.bundle import ROUTER_VERSION_TAG, BundleParts
+from components.registry.bundle_model import register_bundle
+from components.registry.gates import GateResult, learned_accuracies, run_gates
+from components.registry.models import bundle_model_name, find_version, tracked_run
+from components.registry.promotion import (
+    ACCURACY_TAG,
+    CHAMPION,
+    LEARNED_TAG,
+    VERDICT_TAG,
+    aliased,
+    decide,
+    gates_markdown,
+    tagged_figures,
+    version_tags,
+)
+from components.registry.tracking import benchmark_experiment, configure_tracking
+from components.settings import Settings
+
+
+class Promotion(BaseModel):
+    name: str
+    version: str
+    verdict: str  # promoted | challenger (or a reviewer's later verdict, on a rerun)
+    gates: list[GateResult]
+    champion: str | None  # the champion version after this job
+
+
+def bundle_key(router: AdapterRecord, experts: list[AdapterRecord], new_task: str | None) -> str:
+    parts = [router.key, *sorted(e.key for e in experts), new_task or ""]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _existing(name: str, key: str, require_review: bool) -> Promotion | None:
+    """The outcome for a bundle registered before (a rerun); the aliases are moved now if a
+    crash came between its registration and its verdict."""
+    version = find_version(name, {KEY_TAG: key})
+    if version is None:
+        return None
+    gates = [
+        GateResult.model_validate_json(version.tags[t])
+        for t in sorted(version.tags)
+        if t.startswith("gate_json.")
+    ]
+    verdict = version.tags.get(VERDICT_TAG) or decide(
+        name, str(version.version), gates, require_review
+    )
+    champion = aliased(name, CHAMPION)
+    return Promotion(
+        name=name,
+        version=str(version.version),
+        verdict=verdict,
+        gates=gates,
+        champion=str(champion.version) if champion else None,
+    )
+
+
+def run_promotion_job(
+    settings: Settings,
+    benchmark: str,
+    new_task: str | None,
+    seen: list[str],
+    evaluation: Evaluation,
+    router: AdapterRecord,
+    experts: list[AdapterRecord],
+    base: BaseRef,
+    parent_run_id: str | None = None,
+) -> Promotion:
+    configure_tracking(settings)
+    name = bundle_model_name(benchmark)
+    key = bundle_key(router, experts, new_task)
+    done = _existing(name, key, settings.gates.require_review)
+    if done is not None:
+        return done
+    champion = aliased(name, CHAMPION)
+    learned_before = tagged_figures(champion, LEARNED_TAG)
+    accuracies = {task: evaluation.scores[task].accuracy for task in seen}
+    gates = run_gates(
+        accuracies,
+        evaluation.router_accuracy or 0.0,
+        new_task,
+        tagged_figures(champion, ACCURACY_TAG),
+        learned_before,
+        settings.gates,
+    )
+    manifest = read_manifest(settings.data_dir / benchmark)
+    parts = BundleParts(
+        base=base,
+        router=router.folder,
+        router_version=router.version,
+        experts=expert_folders(experts),
+        expert_versions={e.task: e.version for e in experts},
+        spec=seen_spec(manifest, seen, settings.router_template),
+    )
+    tags = {
+        KEY_TAG: key,
+        ROUTER_VERSION_TAG: router.version,
+        "experts": expert_pool(experts),
+        "new_task": new_task or "",
+        "data_version": data_version(settings.dvc_file) or "unversioned",
+        "base_digest": base.digest,
+        "router_accuracy": f"{evaluation.router_accuracy or 0.0:.2f}",
+        **version_tags(accuracies, learned_accuracies(accuracies, learned_before), gates),
+        **{f"gate_json.{g.name}": g.model_dump_json() for g in gates},
+    }
+    description = (
+        f"MR-LoRA bundle over {', '.join(seen)}"
+        + (f" (new task: {new_task})" if new_task else "")
+        + f"; router v{router.version}.\n\n{gates_markdown(gates)}\n"
+    )
+    with tracked_run(benchmark_experiment(benchmark), "bundle", "bundle", settings, parent_run_id):
+        mlflow.log_metrics(
+            {f"gate.{g.name}": g.value for g in gates if g.value is not None}
+            | {"gates_passed": float(all(g.passed for g in gates))}
+        )
+        version = register_bundle(
+            benchmark, parts, settings, settings.base_model == TINY, tags, description
+        )
+        verdict = decide(name, str(version.version), gates, settings.gates.require_review)
+    champion = aliased(name, CHAMPION)
+    return Promotion(
+        name=name,
+        version=str(version.version),
+        verdict=verdict,
+        gates=gates,
+        champion=str(champion.version) if champion else None,
+    )

@@ -1,0 +1,70 @@
+"""Logging a routed bundle (router + experts + the tiny base, or a reference to a large base) as
+an MLflow pyfunc model from code, and registering it as `mllmcl-<benchmark>-bundle`."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from importlib.metadata import version as installed
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
+
+from components.registry.bundle import EXPERT_PREFIX, BundleParts
+from components.registry.models import bundle_model_name
+from components.settings import Settings
+
+COMPONENTS = Path(__file__).resolve().parents[1]
+PYFUNC_FILE = Path(__file__).with_name("bundle_pyfunc.py")  # run by MLflow, not imported
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "image"), ColSpec("string", "question")]),
+    outputs=Schema(
+        [ColSpec("string", "answer"), ColSpec("string", "expert"), ColSpec("string", "letter")]
+    ),
+)
+REQUIREMENTS = ("mlflow", "torch", "transformers", "peft", "pandas", "pillow", "pydantic")
+
+
+def register_bundle(
+    benchmark: str,
+    parts: BundleParts,
+    settings: Settings,
+    tiny_base: bool,
+    tags: Mapping[str, str],
+    description: str,
+) -> ModelVersion:
+    """Into the active run: the bundle as a pyfunc model (its files copied in, so a version stays
+    servable whatever happens to the local models folder), registered with `tags`."""
+    with tempfile.TemporaryDirectory() as scratch:
+        spec = Path(scratch) / "router_spec.json"
+        spec.write_text(parts.spec.model_dump_json(), encoding="utf-8")
+        artifacts = {"router": str(parts.router), "spec": str(spec)}
+        artifacts |= {
+            f"{EXPERT_PREFIX}{task}": str(folder) for task, folder in parts.experts.items()
+        }
+        config = {
+            "decoding": settings.router_decoding,
+            "dtype": settings.dtype,
+            "device": settings.device,
+        }
+        if tiny_base:
+            artifacts["base"] = parts.base.name_or_path
+        else:
+            config["base"] = parts.base.name_or_path
+        info = mlflow.pyfunc.log_model(
+            name="bundle",
+            python_model=str(PYFUNC_FILE),
+            artifacts=artifacts,
+            model_config=config,
+            code_paths=[str(COMPONENTS)],
+            signature=SIGNATURE,
+            pip_requirements=[f"{name}=={installed(name)}" for name in REQUIREMENTS],
+        )
+    name = bundle_model_name(benchmark)
+    registered = mlflow.register_model(info.model_uri, name, tags=dict(tags))
+    MlflowClient().update_model_version(name, registered.version, description=description)
+    return MlflowClient().get_model_version(name, registered.version)

@@ -1,0 +1,36 @@
+"""An evaluation into the active MLflow run: accuracy per task at continual step `step` (so the
+MLflow UI draws each task's curve over the steps), router accuracy, every task's predictions in
+the official JSON-lines form, and the router's confusion matrix."""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import mlflow
+
+from components.evaluation.plots import confusion_png
+from components.evaluation.predictions import write_predictions
+from components.evaluation.routed import Evaluation
+
+
+def log_evaluation(evaluation: Evaluation, step: int, prefix: str = "") -> None:
+    metrics = {f"{prefix}accuracy.{t}": s.accuracy for t, s in evaluation.scores.items()}
+    if evaluation.router_accuracy is not None:
+        metrics[f"{prefix}router_accuracy"] = evaluation.router_accuracy
+    mlflow.log_metrics(metrics, step=step)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        for task, result in evaluation.scores.items():
+            write_predictions(result.predictions, folder / f"{task}.jsonl")
+            mlflow.log_dict(result.report, f"{prefix}scores/step-{step}/{task}.json")
+        mlflow.log_artifacts(str(folder), f"{prefix}predictions/step-{step}")
+        routed = {
+            task: dict(Counter(p["metadata"]["expert"] for p in result.predictions))
+            for task, result in evaluation.scores.items()
+            if result.routed_right is not None
+        }
+        if routed:
+            png = confusion_png(routed, list(routed), folder / "router_confusion.png", "routing")
+            mlflow.log_artifact(str(png), f"{prefix}routing/step-{step}")

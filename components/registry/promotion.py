@@ -1,0 +1,123 @@
+"""Aliases of the bundle model (DESIGN §5): a new version becomes `challenger`; when every gate
+passes and no review is required it becomes `champion` and the old champion keeps
+`previous-champion`. People approve or reject challengers. Gate values and verdicts, the
+accuracies and the data version live on each version (tags and description)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from components.registry.gates import GateResult
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS = "previous-champion"
+ACCURACY_TAG = "accuracy."  # + task: accuracy under this version
+LEARNED_TAG = "learned."  # + task: A[j][j], the accuracy when the task was learned
+GATE_TAG = "gate."  # + gate name: "pass: 74.00 vs 50 (...)"
+VERDICT_TAG = "verdict"  # promoted | challenger | approved | rejected
+
+
+def aliased(name: str, alias: str) -> ModelVersion | None:
+    try:
+        return MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def tagged_figures(version: ModelVersion | None, prefix: str) -> dict[str, float]:
+    if version is None:
+        return {}
+    return {
+        key.removeprefix(prefix): float(value)
+        for key, value in version.tags.items()
+        if key.startswith(prefix)
+    }
+
+
+def version_tags(
+    accuracies: Mapping[str, float],
+    learned: Mapping[str, float],
+    gates: Sequence[GateResult],
+) -> dict[str, str]:
+    tags = {f"{ACCURACY_TAG}{t}": f"{v:.2f}" for t, v in accuracies.items()}
+    tags |= {f"{LEARNED_TAG}{t}": f"{v:.2f}" for t, v in learned.items()}
+    tags |= {f"{GATE_TAG}{g.name}": g.summary() for g in gates}
+    tags["gates_passed"] = str(all(g.passed for g in gates)).lower()
+    return tags
+
+
+def gates_markdown(gates: Sequence[GateResult]) -> str:
+    rows = [
+        f"| {g.name} | {'n/a' if g.value is None else f'{g.value:.2f}'} | {g.threshold:g} | "
+        f"{'pass' if g.passed else 'FAIL'} | {g.detail} |"
+        for g in gates
+    ]
+    return "\n".join(
+        [
+            "| gate | value | threshold | verdict | detail |",
+            "| --- | ---: | ---: | --- | --- |",
+            *rows,
+        ]
+    )
+
+
+def _crown(name: str, version: str) -> None:
+    client = MlflowClient()
+    current = aliased(name, CHAMPION)
+    if current is not None and str(current.version) == str(version):
+        return
+    if current is not None:
+        client.set_registered_model_alias(name, PREVIOUS, str(current.version))
+    client.set_registered_model_alias(name, CHAMPION, version)
+    challenger = aliased(name, CHALLENGER)
+    if challenger is not None and str(challenger.version) == str(version):
+        client.delete_registered_model_alias(name, CHALLENGER)
+
+
+def decide(name: str, version: str, gates: Sequence[GateResult], require_review: bool) -> str:
+    """Move the aliases for a freshly registered version; returns the verdict."""
+    client = MlflowClient()
+    if all(g.passed for g in gates) and not require_review:
+        _crown(name, version)
+        verdict = "promoted"
+    else:
+        client.set_registered_model_alias(name, CHALLENGER, version)
+        verdict = "challenger"
+    client.set_model_version_tag(name, version, VERDICT_TAG, verdict)
+    return verdict
+
+
+def candidates(name: str) -> list[ModelVersion]:
+    """Every version, newest first (aliases and verdicts are on them)."""
+    return MlflowClient().search_model_versions(
+        f"name = '{name}'", order_by=["version_number DESC"]
+    )
+
+
+def approve(name: str, version: str, reviewer: str) -> None:
+    """A person promotes a version: it becomes champion whatever its gates said."""
+    client = MlflowClient()
+    client.get_model_version(name, version)  # a clear error for an unknown version
+    _crown(name, version)
+    client.set_model_version_tag(name, version, VERDICT_TAG, "approved")
+    client.set_model_version_tag(name, version, "reviewed_by", reviewer)
+
+
+def reject(name: str, version: str, reviewer: str, reason: str) -> None:
+    """A person rejects a version: tagged, and no longer the challenger (never the champion)."""
+    client = MlflowClient()
+    client.get_model_version(name, version)
+    champion = aliased(name, CHAMPION)
+    if champion is not None and str(champion.version) == str(version):
+        raise ValueError(f"{name} v{version} is the champion: approve another version first")
+    challenger = aliased(name, CHALLENGER)
+    if challenger is not None and str(challenger.version) == str(version):
+        client.delete_registered_model_alias(name, CHALLENGER)
+    client.set_model_version_tag(name, version, VERDICT_TAG, "rejected")
+    client.set_model_version_tag(name, version, "reviewed_by", reviewer)
+    client.set_model_version_tag(name, version, "rejection_reason", reason)

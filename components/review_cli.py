@@ -1,0 +1,118 @@
+"""`mllmcl review`: people look at bundle versions in the registry and promote or reject them."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from rich.console import Console
+from rich.table import Table
+
+from components.registry.models import bundle_model_name
+from components.registry.promotion import GATE_TAG, VERDICT_TAG, approve, candidates, reject
+from components.registry.tracking import configure_tracking
+from components.settings import get_settings
+
+review_app = typer.Typer(no_args_is_help=True, help="Review bundle versions in the registry.")
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+BenchmarkOption = Annotated[str, typer.Option(help="whose bundle")]
+
+
+def _name(benchmark: str) -> str:
+    configure_tracking(get_settings())
+    return bundle_model_name(benchmark)
+
+
+def _aliases_by_version(name: str) -> dict[str, list[str]]:
+    by_version: dict[str, list[str]] = {}
+    try:
+        aliases = MlflowClient().get_registered_model(name).aliases
+    except MlflowException:
+        return {}
+    for alias, version in aliases.items():
+        by_version.setdefault(str(version), []).append(alias)
+    return by_version
+
+
+@review_app.command("list")
+def list_versions(benchmark: BenchmarkOption = "domain") -> None:
+    """Every bundle version, newest first, with its aliases, verdict and gates."""
+    name = _name(benchmark)
+    aliases = _aliases_by_version(name)
+    table = Table(title=name)
+    for column in ("version", "aliases", "verdict", "new task", "experts", "gates"):
+        table.add_column(column)
+    try:
+        versions = candidates(name)
+    except MlflowException:
+        versions = []
+    for version in versions:
+        gates = [
+            f"{key.removeprefix(GATE_TAG)} {value.split(':')[0]}"
+            for key, value in sorted(version.tags.items())
+            if key.startswith(GATE_TAG)
+        ]
+        table.add_row(
+            str(version.version),
+            ", ".join(aliases.get(str(version.version), [])),
+            version.tags.get(VERDICT_TAG, ""),
+            version.tags.get("new_task", ""),
+            version.tags.get("experts", ""),
+            "; ".join(gates),
+        )
+    console.print(table if versions else f"no versions of {name} are registered yet")
+
+
+def _fail(error: Exception) -> None:
+    errors.print(f"[red]{error}[/]")
+    raise typer.Exit(2)
+
+
+@review_app.command("show")
+def show(version: str, benchmark: BenchmarkOption = "domain") -> None:
+    """One version: its description (gates table) and tags."""
+    name = _name(benchmark)
+    try:
+        found = MlflowClient().get_model_version(name, version)
+    except MlflowException as error:
+        _fail(error)
+    aliases = ", ".join(_aliases_by_version(name).get(version, [])) or "none"
+    console.print(f"{name} v{version} (aliases: {aliases})\n\n{found.description}\n")
+    for key, value in sorted(found.tags.items()):
+        if not key.startswith("gate_json."):
+            console.print(f"  {key}: {value}")
+
+
+@review_app.command("approve")
+def approve_version(
+    version: str,
+    benchmark: BenchmarkOption = "domain",
+    reviewer: Annotated[str | None, typer.Option(help="who approves")] = None,
+) -> None:
+    """Make VERSION the champion (the old champion keeps previous-champion)."""
+    name = _name(benchmark)
+    try:
+        approve(name, version, reviewer or getpass.getuser())
+    except MlflowException as error:
+        _fail(error)
+    console.print(f"{name} v{version} is the champion")
+
+
+@review_app.command("reject")
+def reject_version(
+    version: str,
+    benchmark: BenchmarkOption = "domain",
+    reviewer: Annotated[str | None, typer.Option(help="who rejects")] = None,
+    reason: Annotated[str, typer.Option(help="why")] = "",
+) -> None:
+    """Tag VERSION rejected and clear its challenger alias."""
+    name = _name(benchmark)
+    try:
+        reject(name, version, reviewer or getpass.getuser(), reason)
+    except (MlflowException, ValueError) as error:
+        _fail(error)
+    console.print(f"{name} v{version} is rejected")

@@ -1,0 +1,143 @@
+"""The continual loop end to end on the micro preset, with real Prefect, MLflow and DVC: task
+arrivals with gates and promotion, a crash and its resumption, an impossible gate, review, and
+a benchmark run with its report."""
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from components.cli import app
+from tests.conftest import MICRO_TINY
+
+pytestmark = pytest.mark.integration
+
+LENIENT_GATES = {
+    "NEW_TASK_FLOOR": "0",
+    "ROUTER_FLOOR": "0",
+    "OLD_TASK_TOLERANCE": "100",
+    "BWT_FLOOR": "-100",
+}
+
+
+@pytest.fixture
+def loop_home(home, micro_domain, monkeypatch):
+    for key, value in MICRO_TINY.items():
+        monkeypatch.setenv(f"MLLMCL_TINY__{key.upper()}", str(value))
+    for key, value in LENIENT_GATES.items():
+        monkeypatch.setenv(f"MLLMCL_GATES__{key}", value)
+    from components.settings import get_settings
+
+    get_settings.cache_clear()
+    return home
+
+
+def _settings():
+    from components.settings import get_settings
+
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def _aliases(client, name):
+    return {alias: str(v) for alias, v in client.get_registered_model(name).aliases.items()}
+
+
+def test_arrivals_gate_promote_resume_and_review(
+    prefect_server, loop_home, micro_domain, monkeypatch
+):
+    from flows import continual
+
+    settings = _settings()
+    client = MlflowClient(settings.resolved_tracking_uri)
+    bundle = "mllmcl-domain-bundle"
+
+    first = continual.on_task_arrival("RS", micro_domain)
+    assert first.verdict == "promoted" and first.champion == first.version == "1"
+    version = client.get_model_version(bundle, "1")
+    assert version.tags["gates_passed"] == "true" and version.tags["new_task"] == "RS"
+    assert (
+        version.tags["data_version"]
+        == (settings.home / "data.dvc").read_text().split("md5: ")[1].split(".dir")[0]
+    )
+    assert {"gate.new_task", "gate.router", "gate.old_tasks", "gate.bwt"} <= set(version.tags)
+    assert "| gate | value |" in version.description
+
+    # A crash after the expert is trained: champion untouched, the rerun reuses the expert.
+    def crash(*args, **kwargs):
+        raise RuntimeError("injected crash")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("flows.train_router.run_router_job", crash)
+        with pytest.raises(RuntimeError, match="injected crash"):
+            continual.on_task_arrival("Med", micro_domain)
+    assert _aliases(client, bundle) == {"champion": "1"}
+    assert len(client.search_model_versions("name = 'mllmcl-domain-expert-Med'")) == 1
+    second = continual.on_task_arrival("Med", micro_domain)
+    assert second.version == "2" and second.verdict == "promoted"
+    assert len(client.search_model_versions("name = 'mllmcl-domain-expert-Med'")) == 1
+    assert len(client.search_model_versions("name = 'mllmcl-domain-expert-RS'")) == 1
+    assert _aliases(client, bundle) == {"champion": "2", "previous-champion": "1"}
+    assert client.get_model_version(bundle, "2").tags["experts"] == "RS:1,Med:1"
+
+    # An impossible gate: the new version stays challenger, the champion does not move.
+    monkeypatch.setenv("MLLMCL_GATES__NEW_TASK_FLOOR", "101")
+    _settings()
+    third = continual.on_task_arrival("AD", micro_domain)
+    assert third.verdict == "challenger" and third.champion == "2"
+    assert _aliases(client, bundle) == {
+        "champion": "2",
+        "previous-champion": "1",
+        "challenger": "3",
+    }
+    assert client.get_model_version(bundle, "3").tags["gate.new_task"].startswith("FAIL")
+
+    # A person reviews it.
+    runner = CliRunner()
+    listed = runner.invoke(app, ["review", "list", "--benchmark", "domain"])
+    assert listed.exit_code == 0, listed.output
+    assert "challenger" in listed.output and "FAIL" in listed.output
+    shown = runner.invoke(app, ["review", "show", "3", "--benchmark", "domain"])
+    assert shown.exit_code == 0 and "new_task" in shown.output
+    approved = runner.invoke(app, ["review", "approve", "3", "--benchmark", "domain"])
+    assert approved.exit_code == 0, approved.output
+    assert _aliases(client, bundle) == {"champion": "3", "previous-champion": "2"}
+    rejected = runner.invoke(app, ["review", "reject", "3", "--benchmark", "domain"])
+    assert rejected.exit_code != 0 and "champion" in rejected.output
+
+
+def test_benchmark_run_builds_the_matrix_and_the_report(prefect_server, loop_home, micro_domain):
+    from flows.continual import run_benchmark
+
+    settings = _settings()
+    results = run_benchmark("domain", ["mr-lora", "lora-ft"], micro_domain, ["RS", "Med", "Fin"])
+    latest = settings.reports_dir / "latest"
+    data = json.loads((latest / "results.json").read_text())
+    for method in ("mr-lora", "lora-ft"):
+        assert data[method]["tasks"] == ["RS", "Med", "Fin"]
+        assert [len(row) for row in data[method]["matrix"]] == [3, 3, 3]
+        matrix = data[method]["matrix"]
+        assert data[method]["MFN"] == pytest.approx(sum(matrix[-1]) / 3)
+        assert data[method]["BWT"] == pytest.approx(
+            (matrix[2][0] - matrix[0][0] + matrix[2][1] - matrix[1][1]) / 2
+        )
+    assert len(data["mr-lora"]["router_accuracy"]) == 3
+    assert set(data["oracle"]) == set(data["zero_shot"]) == {"RS", "Med", "Fin"}
+    assert {"mr-lora", "lora-ft"} <= set(data["timings"])
+    report = (latest / "report.md").read_text()
+    assert "| Zero-shot |" in report and "| mr-lora |" in report and "| Oracle |" in report
+    for png in ("matrix-mr-lora.png", "matrix-lora-ft.png", "forgetting.png"):
+        assert (latest / png).read_bytes().startswith(b"\x89PNG")
+    assert results.champion is not None
+    client = MlflowClient(settings.resolved_tracking_uri)
+    [pipeline] = client.search_runs(
+        [client.get_experiment_by_name("mllmcl-domain").experiment_id],
+        "tags.`mllmcl.kind` = 'pipeline'",
+    )
+    assert pipeline.info.status == "FINISHED"
+    assert "mr-lora.BWT" in pipeline.data.metrics
+    assert {a.path for a in client.list_artifacts(pipeline.info.run_id, "report")} >= {
+        "report/results.json",
+        "report/report.md",
+    }
