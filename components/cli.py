@@ -17,6 +17,7 @@ from components.data.problems import SourceValidationError
 from components.data.tasks import TRACK_ORDER
 from components.evaluation.predictions import read_annotations, read_predictions
 from components.evaluation.scorers import RULES, ScoringError, score
+from components.loop_cli import arrive, benchmark, retrain, run_and_print_benchmark, serve
 from components.review_cli import review_app
 from components.settings import get_settings
 
@@ -33,6 +34,8 @@ console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 app.add_typer(review_app, name="review")
+for _command in (arrive, retrain, benchmark, serve):
+    app.command()(_command)
 
 TrackOption = Annotated[str, typer.Option(help=f"one of {', '.join(TRACK_ORDER)}")]
 
@@ -136,17 +139,14 @@ def score_command(
 def demo(
     preset: Annotated[str, typer.Option(help=f"one of {', '.join(PRESETS)}")] = "default",
 ) -> None:
-    """The main job on the embedded default: generate and prepare the domain benchmark."""
+    """The main job on the embedded default: generate and prepare the domain benchmark, build
+    the tiny base, take MR-LoRA through the five tasks (each a task arrival with gates and
+    promotion) and the LoRA-FT baseline, and write the report."""
     _check_choice(preset, PRESETS, "preset")
-    settings = get_settings()
-    source = settings.home / "sources" / "domain"
-    generate_benchmark("domain", source, preset=preset, replay=settings.replay_per_task)  # type: ignore[arg-type]
-    result = run_prepare(source, "domain", "domain", None)
-    _print_prepared(result)
+    run_and_print_benchmark("domain", ["mr-lora", "lora-ft"], preset)
     console.print(
-        f"\nLook around:\n  mlflow ui --backend-store-uri {settings.resolved_tracking_uri}\n"
-        f"  prefect server start   (then open http://127.0.0.1:4200)\n"
-        f"  dvc status   (the prepared data in {settings.data_dir} is version-controlled)"
+        "Prefect UI: prefect server start (http://127.0.0.1:4200); "
+        f"data versions: dvc status ({get_settings().data_dir})"
     )
 
 

@@ -1,0 +1,116 @@
+"""`mllmcl arrive`, `mllmcl retrain`, `mllmcl benchmark` and `mllmcl serve`: the continual loop
+from the command line. Flows are imported by the commands that run them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from components.data.generator.writer import generate_benchmark
+from components.data.tasks import TRACK_ORDER
+from components.evaluation.report import BenchmarkResults, comparison_table
+from components.registry.models import bundle_model_name
+from components.registry.promotion import CHAMPION
+from components.settings import get_settings
+
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+
+
+def arrive(
+    task: Annotated[str, typer.Argument(help="the task's folder name in the source")],
+    source: Annotated[Path, typer.Option(help="the benchmark source (MLLM-CL layout)")],
+    benchmark: Annotated[str, typer.Option(help="the benchmark it joins")] = "domain",
+) -> None:
+    """A new task arrives: emit `mllmcl.task.arrived` when a Prefect server is configured (the
+    task-arrival deployment runs it), else run the task-arrival flow here."""
+    from flows.events import emit_task_arrival, server_configured
+
+    if not (source / task).is_dir():
+        errors.print(f"[red]{source / task} is not a folder[/]: the task needs train.json there")
+        raise typer.Exit(2)
+    if server_configured():
+        event = emit_task_arrival(task, source.resolve(), benchmark)
+        console.print(f"emitted mllmcl.task.arrived for {task} (event {event})")
+        return
+    from flows.continual import on_task_arrival
+
+    promotion = on_task_arrival(task, source.resolve(), benchmark)
+    _print_promotion(promotion)
+
+
+def retrain(
+    benchmark: Annotated[str, typer.Option(help="the benchmark to retrain")] = "domain",
+    source: Annotated[Path | None, typer.Option(help="default: sources/<benchmark>")] = None,
+) -> None:
+    """Re-prepare the sources, retrain what changed, evaluate, gate and promote."""
+    from flows.continual import scheduled_retrain
+
+    _print_promotion(scheduled_retrain(benchmark, source))
+
+
+def _print_promotion(promotion) -> None:
+    for gate in promotion.gates:
+        console.print(f"  gate {gate.name}: {gate.summary()}")
+    console.print(
+        f"{promotion.name} v{promotion.version}: {promotion.verdict}; "
+        f"champion: v{promotion.champion}"
+    )
+
+
+def run_and_print_benchmark(track: str, methods: list[str], preset: str | None) -> None:
+    from flows.continual import run_benchmark
+
+    settings = get_settings()
+    source = settings.sources_dir / track
+    if preset is not None:
+        generate_benchmark(track, source, preset=preset, replay=settings.replay_per_task)  # type: ignore[arg-type]
+    results: BenchmarkResults = run_benchmark(track, methods, source)
+    console.print(f"\n{comparison_table(results)}\n")
+    console.print(
+        f"Report: {settings.reports_dir / 'latest' / 'report.md'} (results.json and plots beside)\n"
+        f"Champion: {bundle_model_name(track)} v{results.champion}\n"
+        f"MLflow UI: mlflow ui --backend-store-uri {settings.resolved_tracking_uri}\n"
+        f"Serve it: mllmcl serve --benchmark {track}"
+    )
+
+
+def benchmark(
+    track: Annotated[str, typer.Option(help=f"one of {', '.join(TRACK_ORDER)}")] = "domain",
+    methods: Annotated[str, typer.Option(help="comma-separated")] = "mr-lora,lora-ft",
+    preset: Annotated[
+        str | None, typer.Option(help="generate this preset first (default: use sources/<track>)")
+    ] = "default",
+) -> None:
+    """The whole track through MR-LoRA (task by task, with gates and promotion) and the
+    baselines; writes reports/latest/{results.json,report.md,*.png}."""
+    if track not in TRACK_ORDER:
+        errors.print(f"[red]unknown track {track!r}[/]; choose one of {', '.join(TRACK_ORDER)}")
+        raise typer.Exit(2)
+    run_and_print_benchmark(track, methods.split(","), preset)
+
+
+def serve(
+    benchmark: Annotated[str, typer.Option(help="whose bundle")] = "domain",
+    alias: Annotated[str, typer.Option(help="which version: an alias")] = CHAMPION,
+    version: Annotated[str | None, typer.Option(help="or a version number")] = None,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 5001,
+) -> None:
+    """Serve the bundle over HTTP with `mlflow models serve` (POST /invocations with a
+    dataframe of image and question)."""
+    settings = get_settings()
+    reference = version or f"@{alias}"
+    separator = "/" if version else ""
+    uri = f"models:/{bundle_model_name(benchmark)}{separator}{reference}"
+    mlflow = str(Path(sys.executable).with_name("mlflow"))
+    environment = {**os.environ, "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri}
+    command = [mlflow, "models", "serve", "-m", uri, "--env-manager", "local"]
+    command += ["-h", host, "-p", str(port)]
+    console.print(f"serving {uri} on http://{host}:{port}/invocations", highlight=False)
+    os.execve(mlflow, command, environment)
