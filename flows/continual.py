@@ -12,7 +12,6 @@ rerun after a crash continues where it stopped and trains nothing twice.
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from components.registry.adapters import AdapterRecord
 from components.registry.models import pipeline_run
 from components.registry.tracking import benchmark_experiment
 from components.settings import get_settings
+from components.timing import stage
 from flows.base import ensure_base, prepared_tasks
 from flows.prepare import prepare_data
 from flows.train_expert import train_one_expert
@@ -177,17 +177,11 @@ def learn_task(
     return LearnedStep(experts=experts, router=router, evaluation=evaluation, promotion=promotion)
 
 
-def seen_through(benchmark: str, task_name: str) -> list[str]:
-    """The prepared tasks in arrival order, up to and including `task_name`."""
-    tasks = prepared_tasks(benchmark, None)
-    return tasks[: tasks.index(task_name) + 1]
-
-
 @flow(name="task-arrival")
 def on_task_arrival(task: str, source: Path, benchmark: str = "domain") -> Promotion:
     with pipeline_run(benchmark_experiment(benchmark), f"arrival-{task}", get_settings()) as run:
         prepare_data(Path(source), benchmark, tasks=[task])
-        seen = seen_through(benchmark, task)
+        seen = prepared_tasks(benchmark, None)  # every task that has arrived, in arrival order
         return learn_task(benchmark, task, seen, seen, run).promotion
 
 
@@ -216,17 +210,16 @@ def run_benchmark(
         raise ValueError(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
     settings = get_settings()
     timings: dict[str, float] = {}
-    started = time.perf_counter()
     with pipeline_run(benchmark_experiment(track), f"benchmark-{track}", settings) as run:
-        prepare_data(Path(source or settings.sources_dir / track), track, track, tasks)
-        tasks = prepared_tasks(track, tasks)
-        base = ensure_base()
-        timings["prepare_and_base"] = time.perf_counter() - started
-        results: dict = {}
-        steps = [
-            learn_task(track, name, tasks[:i], tasks, run) for i, name in enumerate(tasks, start=1)
-        ]
-        timings["mr-lora"] = time.perf_counter() - started - sum(timings.values())
+        with stage(timings, "prepare and base"):
+            prepare_data(Path(source or settings.sources_dir / track), track, track, tasks)
+            tasks = prepared_tasks(track, tasks)
+            base = ensure_base()
+        steps = []
+        for i, name in enumerate(tasks, start=1):
+            with stage(timings, f"mr-lora: {name} arrives"):
+                steps.append(learn_task(track, name, tasks[:i], tasks, run))
+        results = {}
         if "mr-lora" in methods:
             results["mr-lora"] = method_result(
                 tasks,
@@ -234,20 +227,22 @@ def run_benchmark(
                 [s.evaluation.router_accuracy for s in steps],
             )
         for replay in (False, True):
-            if method_name(replay) not in methods:
-                continue
-            previous, rows = None, []
-            for step in range(1, len(tasks) + 1):
-                previous = lora_ft_step(track, tasks, step, base, replay, previous, run)
-                rows.append(previous.accuracies)
-            results[method_name(replay)] = method_result(tasks, rows)
-            timings[method_name(replay)] = time.perf_counter() - started - sum(timings.values())
+            method = method_name(replay)
+            if method in methods:
+                with stage(timings, method):
+                    previous, rows = None, []
+                    for step in range(1, len(tasks) + 1):
+                        previous = lora_ft_step(track, tasks, step, base, replay, previous, run)
+                        rows.append(previous.accuracies)
+                results[method] = method_result(tasks, rows)
+        with stage(timings, "zero-shot"):
+            zero = zero_shot(track, tasks, base, run)
         report = BenchmarkResults(
             benchmark=track,
             tasks=tasks,
             methods=results,
             oracle=oracle(steps[-1].experts),
-            zero_shot=zero_shot(track, tasks, base, run),
+            zero_shot=zero,
             timings=timings,
             champion=steps[-1].promotion.champion,
         )

@@ -37,3 +37,44 @@ def prepare_without_prefect(
     )
     staged = build_staged(validated, fingerprints, benchmark, plan.track, settings, progress=False)
     return commit_staged(staged, settings)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float, process=None) -> None:
+    """Poll `url` until it answers 200; fail early if `process` exits."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the process serving {url} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def stop(process) -> None:
+    """End a process started with start_new_session=True, with everything it spawned."""
+    import os
+    import signal
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except Exception:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -2,14 +2,25 @@
 arrivals with gates and promotion, a crash and its resumption, an impossible gate, review, and
 a benchmark run with its report."""
 
+import base64
+import io
 import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
 
+import mlflow
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from components.cli import app
+from components.data.build import load_split
 from tests.conftest import MICRO_TINY
+from tests.helpers import free_port, stop, wait_for_http
 
 pytestmark = pytest.mark.integration
 
@@ -124,7 +135,7 @@ def test_benchmark_run_builds_the_matrix_and_the_report(prefect_server, loop_hom
         )
     assert len(data["mr-lora"]["router_accuracy"]) == 3
     assert set(data["oracle"]) == set(data["zero_shot"]) == {"RS", "Med", "Fin"}
-    assert {"mr-lora", "lora-ft"} <= set(data["timings"])
+    assert {"mr-lora: RS arrives", "lora-ft", "zero-shot"} <= set(data["timings"])
     report = (latest / "report.md").read_text()
     assert "| Zero-shot |" in report and "| mr-lora |" in report and "| Oracle |" in report
     for png in ("matrix-mr-lora.png", "matrix-lora-ft.png", "forgetting.png"):
@@ -141,3 +152,41 @@ def test_benchmark_run_builds_the_matrix_and_the_report(prefect_server, loop_hom
         "report/results.json",
         "report/report.md",
     }
+
+    # The champion bundle served over HTTP answers as the registered model does in-process.
+    rows = []
+    for task, encode in (("RS", "path"), ("Fin", "base64")):
+        item = load_split(settings.data_dir, "domain", task, "test")[0]
+        if encode == "path":
+            path = Path(settings.home) / f"{task}.png"
+            item["image"].save(path)
+            rows.append([str(path), item["text"]])
+        else:
+            buffer = io.BytesIO()
+            item["image"].save(buffer, format="PNG")
+            rows.append([base64.b64encode(buffer.getvalue()).decode(), item["text"]])
+    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    local = mlflow.pyfunc.load_model("models:/mllmcl-domain-bundle@champion")
+    expected = local.predict(pd.DataFrame(rows, columns=["image", "question"]))
+    port = free_port()
+    mllmcl = str(Path(sys.executable).with_name("mllmcl"))
+    server = subprocess.Popen(
+        [mllmcl, "serve", "--benchmark", "domain", "--port", str(port)],
+        env=os.environ.copy(),
+        start_new_session=True,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ping", 180, server)
+        body = {"dataframe_split": {"columns": ["image", "question"], "data": rows}}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            served = json.loads(response.read())["predictions"]
+    finally:
+        stop(server)
+    assert [p["expert"] for p in served] == list(expected["expert"])
+    assert [p["answer"] for p in served] == list(expected["answer"])
+    assert all(p["expert"] in {"RS", "Med", "Fin"} for p in served)

@@ -59,7 +59,7 @@ def train_model(
             seed=settings.seed,
             data_seed=settings.seed,
             bf16=settings.bf16 and torch.cuda.is_available(),
-            gradient_checkpointing=settings.gradient_checkpointing,
+            activation_checkpointing=settings.gradient_checkpointing,
             use_cpu=not torch.cuda.is_available(),
             logging_steps=5,
             save_strategy="no",

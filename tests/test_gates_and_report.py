@@ -1,0 +1,114 @@
+"""Gates, the benchmark report and the bundle's image decoding, as plain functions."""
+
+import base64
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from components.evaluation.report import (
+    BenchmarkResults,
+    comparison_table,
+    method_result,
+    write_report,
+)
+from components.registry.bundle_pyfunc import decode_image
+from components.registry.gates import GateThresholds, learned_accuracies, run_gates
+
+THRESHOLDS = GateThresholds(new_task_floor=50, router_floor=90, old_task_tolerance=5, bwt_floor=-5)
+
+
+def _by_name(gates):
+    return {g.name: g for g in gates}
+
+
+def test_gates_pass_on_a_good_candidate():
+    gates = _by_name(
+        run_gates(
+            {"RS": 80, "Med": 90},
+            router_accuracy=97,
+            new_task="Med",
+            champion={"RS": 82},
+            learned_before={"RS": 84},
+            thresholds=THRESHOLDS,
+        )
+    )
+    assert all(g.passed for g in gates.values())
+    assert gates["new_task"].value == 90
+    assert gates["old_tasks"].value == 2  # RS is 2 points below the champion
+    assert gates["bwt"].value == -4  # RS: 80 now, 84 when learned
+
+
+@pytest.mark.parametrize(
+    ("accuracies", "router", "failing"),
+    [
+        ({"RS": 80, "Med": 40}, 97, "new_task"),
+        ({"RS": 80, "Med": 90}, 85, "router"),
+        ({"RS": 70, "Med": 90}, 97, "old_tasks"),
+    ],
+)
+def test_each_gate_fails_on_its_own(accuracies, router, failing):
+    gates = _by_name(run_gates(accuracies, router, "Med", {"RS": 76}, {"RS": 72}, THRESHOLDS))
+    assert {name for name, g in gates.items() if not g.passed} == {failing}
+
+
+def test_backward_transfer_gate_and_the_first_task():
+    gates = _by_name(run_gates({"RS": 60, "Med": 90}, 99, "Med", {}, {"RS": 70}, THRESHOLDS))
+    assert not gates["bwt"].passed and gates["bwt"].value == -10
+    assert gates["old_tasks"].passed and gates["old_tasks"].value is None  # no champion yet
+    first = _by_name(run_gates({"RS": 70}, 100, "RS", {}, {}, THRESHOLDS))
+    assert all(g.passed for g in first.values()) and first["bwt"].value is None
+    assert first["bwt"].summary().startswith("pass: n/a")
+
+
+def test_learned_accuracy_is_kept_from_when_a_task_was_learned():
+    assert learned_accuracies({"RS": 60, "Med": 90}, {"RS": 75}) == {"RS": 75, "Med": 90}
+
+
+def test_report_holds_the_matrix_metrics_and_the_paper_table(tmp_path):
+    tasks = ["RS", "Med"]
+    mr = method_result(tasks, [{"RS": 80, "Med": 10}, {"RS": 78, "Med": 90}], [100.0, 98.0])
+    ft = method_result(tasks, [{"RS": 80, "Med": 10}, {"RS": 40, "Med": 92}])
+    assert (mr.MFT, mr.MFN, mr.BWT) == (85, 84, -2)
+    assert ft.BWT == -40 and pytest.approx((80 + 66) / 2) == ft.MAA
+    results = BenchmarkResults(
+        benchmark="domain",
+        tasks=tasks,
+        methods={"mr-lora": mr, "lora-ft": ft},
+        oracle={"RS": 80, "Med": 91},
+        zero_shot={"RS": 20, "Med": 30},
+        timings={"mr-lora": 1.5},
+        champion="2",
+    )
+    table = comparison_table(results)
+    assert "| mr-lora | 78.00 | 90.00 | 85.00 | 84.00 |" in table
+    assert "| Oracle | 80.00 | 91.00 | - | 85.50 | - | - |" in table
+    files = write_report(results, tmp_path)
+    assert {f.name for f in files} == {
+        "results.json",
+        "report.md",
+        "matrix-mr-lora.png",
+        "matrix-lora-ft.png",
+        "forgetting.png",
+    }
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["mr-lora"]["matrix"] == [[80, 10], [78, 90]]
+    assert data["mr-lora"]["router_accuracy"] == [100.0, 98.0]
+    assert data["oracle"] == {"RS": 80, "Med": 91} and data["champion"] == "2"
+    assert "![forgetting](forgetting.png)" in (tmp_path / "report.md").read_text()
+
+
+def test_bundle_input_images_come_as_paths_base64_or_data_uris(tmp_path):
+    picture = Image.new("RGB", (8, 6), "red")
+    path = tmp_path / "x.png"
+    picture.save(path)
+    encoded = base64.b64encode(path.read_bytes()).decode()
+    for value in (str(path), encoded, f"data:image/png;base64,{encoded}"):
+        assert decode_image(value, 0).size == (8, 6)
+    buffer = io.BytesIO(b"not an image")
+    bad = base64.b64encode(buffer.getvalue()).decode()
+    with pytest.raises(ValueError, match="row 3: field image"):
+        decode_image(bad, 3)
+    with pytest.raises(ValueError, match="row 1: field image"):
+        decode_image(str(tmp_path / "missing.png"), 1)
