@@ -108,8 +108,13 @@ def serve(
     reference = version or f"@{alias}"
     separator = "/" if version else ""
     uri = f"models:/{bundle_model_name(benchmark)}{separator}{reference}"
-    mlflow = str(Path(sys.executable).with_name("mlflow"))
-    environment = {**os.environ, "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri}
+    scripts = Path(sys.executable).parent  # mlflow runs uvicorn from there: put it on PATH
+    mlflow = str(scripts / "mlflow")
+    environment = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri,
+        "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     command = [mlflow, "models", "serve", "-m", uri, "--env-manager", "local"]
     command += ["-h", host, "-p", str(port)]
     console.print(f"serving {uri} on http://{host}:{port}/invocations", highlight=False)

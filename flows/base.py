@@ -27,3 +27,10 @@ def prepared_tasks(benchmark: str, tasks: list[str] | None) -> list[str]:
     if manifest is None:
         raise ValueError(f"benchmark {benchmark!r} is not prepared: run `mllmcl prepare` first")
     return tasks or [t.spec.name for t in manifest.tasks]
+
+
+def store_scope() -> str:
+    """Where cached results point to (the MLflow store, the models folder): part of every cache
+    key, so that another home or a fresh store never gets a record of runs it does not hold."""
+    settings = get_settings()
+    return f"{settings.resolved_tracking_uri}|{settings.models_dir}"

@@ -39,7 +39,7 @@ from components.registry.models import pipeline_run
 from components.registry.tracking import benchmark_experiment
 from components.settings import get_settings
 from components.timing import stage
-from flows.base import ensure_base, prepared_tasks
+from flows.base import ensure_base, prepared_tasks, store_scope
 from flows.prepare import prepare_data
 from flows.train_expert import train_one_expert
 from flows.train_router import train_router_task
@@ -65,7 +65,9 @@ def _evaluation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -
     tests = [manifest.task(t).files.get("test.parquet") for t in parameters["evaluate_on"]]
     experts = [e.key for e in parameters["experts"]]
     decoding = (settings.router_decoding, settings.seed)
-    return "evaluate-" + _digest([parameters["router"].key, experts, tests, decoding])
+    return "evaluate-" + _digest(
+        [parameters["router"].key, experts, tests, decoding, store_scope()]
+    )
 
 
 @task(
@@ -115,7 +117,7 @@ def _lora_ft_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> s
         parameters["replay"],
         previous.key if previous else "",
     )
-    return f"lora-ft-{key}-" + _digest(parameters["tasks"])
+    return f"lora-ft-{key}-" + _digest([parameters["tasks"], store_scope()])
 
 
 @task(

@@ -14,7 +14,7 @@ from components.jobs.experts import expert_job_key, run_expert_job
 from components.models.base import BaseRef
 from components.registry.adapters import AdapterRecord
 from components.settings import get_settings
-from flows.base import ensure_base, prepared_tasks
+from flows.base import ensure_base, prepared_tasks, store_scope
 
 
 def _expert_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -22,7 +22,8 @@ def _expert_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> st
     key = expert_job_key(
         get_settings(), parameters["benchmark"], parameters["name"], parameters["base"]
     )
-    return "expert-" + hashlib.sha256(key.model_dump_json().encode()).hexdigest()
+    scoped = key.model_dump_json() + store_scope()
+    return "expert-" + hashlib.sha256(scoped.encode()).hexdigest()
 
 
 @task(
