@@ -148,6 +148,9 @@ def test_benchmark_run_builds_the_matrix_and_the_report(prefect_server, loop_hom
     )
     assert pipeline.info.status == "FINISHED"
     assert "mr-lora.BWT" in pipeline.data.metrics
+    history = client.get_metric_history(pipeline.info.run_id, "lora-ft.accuracy.RS")
+    assert [m.step for m in history] == [1, 2, 3]
+    assert [m.value for m in history] == [row[0] for row in data["lora-ft"]["matrix"]]
     assert {a.path for a in client.list_artifacts(pipeline.info.run_id, "report")} >= {
         "report/results.json",
         "report/report.md",

@@ -1,6 +1,6 @@
 """Publishing a benchmark's results: results.json, report.md and the plots into
 reports/<benchmark>/<time> and reports/latest, and into the pipeline's MLflow run (the metrics
-of every method, the files as artifacts)."""
+of every method, each task's accuracy at every step, the files as artifacts)."""
 
 from __future__ import annotations
 
@@ -29,5 +29,8 @@ def publish_report(settings: Settings, results: BenchmarkResults, run_id: str | 
         for name, method in results.methods.items():
             for metric in ("MFT", "MFN", "MAA", "BWT"):
                 client.log_metric(run_id, f"{name}.{metric}", getattr(method, metric))
+            for step, row in enumerate(method.matrix, start=1):  # a curve per task over steps
+                for task, accuracy in zip(method.tasks, row, strict=True):
+                    client.log_metric(run_id, f"{name}.accuracy.{task}", accuracy, step=step)
         client.log_artifacts(run_id, str(folder), "report")
     return latest
