@@ -49,6 +49,17 @@ def bundle_key(router: AdapterRecord, experts: list[AdapterRecord], new_task: st
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
+def _outcome(name: str, version: str, verdict: str, gates: list[GateResult]) -> Promotion:
+    champion = aliased(name, CHAMPION)
+    return Promotion(
+        name=name,
+        version=version,
+        verdict=verdict,
+        gates=gates,
+        champion=str(champion.version) if champion else None,
+    )
+
+
 def _existing(name: str, key: str, require_review: bool) -> Promotion | None:
     """The outcome for a bundle registered before (a rerun); the aliases are moved now if a
     crash came between its registration and its verdict."""
@@ -63,14 +74,7 @@ def _existing(name: str, key: str, require_review: bool) -> Promotion | None:
     verdict = version.tags.get(VERDICT_TAG) or decide(
         name, str(version.version), gates, require_review
     )
-    champion = aliased(name, CHAMPION)
-    return Promotion(
-        name=name,
-        version=str(version.version),
-        verdict=verdict,
-        gates=gates,
-        champion=str(champion.version) if champion else None,
-    )
+    return _outcome(name, str(version.version), verdict, gates)
 
 
 def run_promotion_job(
@@ -135,11 +139,4 @@ def run_promotion_job(
             benchmark, parts, settings, settings.base_model == TINY, tags, description
         )
         verdict = decide(name, str(version.version), gates, settings.gates.require_review)
-    champion = aliased(name, CHAMPION)
-    return Promotion(
-        name=name,
-        version=str(version.version),
-        verdict=verdict,
-        gates=gates,
-        champion=str(champion.version) if champion else None,
-    )
+    return _outcome(name, str(version.version), verdict, gates)
