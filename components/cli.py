@@ -192,11 +192,17 @@ def train_router_command(
 
 @app.command()
 def predict(
-    benchmark: Annotated[str, typer.Option(help="whose registered router and experts to use")],
     image: Annotated[Path, typer.Option(help="an image file")],
     question: Annotated[str, typer.Option(help="the question about the image")],
+    benchmark: Annotated[str, typer.Option(help="whose registered router and experts")] = "domain",
     router_version: Annotated[
-        str | None, typer.Option(help="a router version (default: champion, else newest)")
+        str | None, typer.Option(help="a router version (default: the champion bundle's)")
+    ] = None,
+    router: Annotated[
+        Path | None, typer.Option(help="a router adapter folder instead of the registry")
+    ] = None,
+    expert: Annotated[
+        list[str] | None, typer.Option(help="TASK=PATH, an expert adapter folder (with --router)")
     ] = None,
 ) -> None:
     """Answer one question with MR-LoRA: the router picks the expert, the expert answers."""
@@ -204,10 +210,18 @@ def predict(
 
     from components.models.inference import TwoStage
     from components.models.prompts import Sample
-    from components.registry.bundle import resolve_bundle
+    from components.registry.bundle import local_bundle, resolve_bundle
 
     settings = get_settings()
-    parts = resolve_bundle(benchmark, settings, router_version)
+    try:
+        if router is not None:
+            folders = dict(item.split("=", 1) for item in expert or [])
+            parts = local_bundle(router, {t: Path(p) for t, p in folders.items()}, settings)
+        else:
+            parts = resolve_bundle(benchmark, settings, router_version)
+    except (FileNotFoundError, ValueError, LookupError) as error:
+        errors.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from None
     bundle = TwoStage(
         parts.base.name_or_path,
         parts.router,

@@ -104,3 +104,24 @@ def test_experts_and_router_are_tracked_registered_and_reused(prefect_server, mi
     assert result.exit_code == 0, result.output
     assert "expert: " in result.output and "router v1" in result.output
     assert re.search(r"expert: [AB] = (RS|Fin) \(v1, router v1\)\nanswer: ", result.output)
+
+    # ... or with adapter folders on disk: the router's folder names its pool.
+    [router_folder] = (settings.models_dir / "micro" / "router").iterdir()
+    local = [
+        "predict",
+        "--image",
+        str(image),
+        "--question",
+        row["text"],
+        "--router",
+        str(router_folder),
+        "--expert",
+        f"RS={router_expert_folder(settings, 'RS')}",
+    ]
+    missing = CliRunner().invoke(app, local)
+    assert missing.exit_code == 2 and "routes to Fin too" in missing.output
+    local += ["--expert", f"Fin={router_expert_folder(settings, 'Fin')}"]
+    answered = CliRunner().invoke(app, local)
+    assert answered.exit_code == 0, answered.output
+    assert re.search(r"expert: [AB] = (RS|Fin) \(vlocal, router vlocal\)", answered.output)
+    assert answered.output.split("answer: ")[1] == result.output.split("answer: ")[1]

@@ -17,6 +17,7 @@ from components.models.base import BaseRef
 from components.models.config import ROUTER_PRESETS
 from components.models.experts import config_digest
 from components.models.inference import TwoStage
+from components.models.router import save_spec
 from components.models.routing import evaluate_router, replay_samples, router_key, seen_spec
 from components.registry.adapters import AdapterRecord, record, reuse
 from components.registry.models import MlflowLossCallback, router_model_name, tracked_run
@@ -65,6 +66,7 @@ def run_router_job(
             callbacks=[MlflowLossCallback()],
             **device,
         )
+        save_spec(spec, folder)  # the adapter folder (and its registered copy) names its pool
         router = TwoStage(base.name_or_path, folder, {}, spec, settings.router_decoding, **device)
         evaluation = evaluate_router(router, settings.data_dir, benchmark, spec)
         with tempfile.TemporaryDirectory() as scratch:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,6 +15,8 @@ from transformers import PreTrainedModel, ProcessorMixin
 from components.data.tasks import TaskSpec
 from components.models.config import DEFAULT_TEMPLATE, LETTERS
 from components.models.prompts import Sample
+
+SPEC_FILE = "router_spec.json"  # saved beside the router's adapter: its pool and prompt
 
 
 class Expert(BaseModel, frozen=True):
@@ -78,6 +81,19 @@ def router_spec(
             for i, t in enumerate(tasks)
         ]
     return RouterSpec(experts=tuple(experts), template=template)
+
+
+def save_spec(spec: RouterSpec, folder: Path) -> Path:
+    path = folder / SPEC_FILE
+    path.write_text(spec.model_dump_json(indent=1), encoding="utf-8")
+    return path
+
+
+def load_spec(folder: Path) -> RouterSpec:
+    path = folder / SPEC_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {folder} is not a router adapter folder")
+    return RouterSpec.model_validate_json(path.read_text(encoding="utf-8"))
 
 
 def routing_samples(spec: RouterSpec, replay: Mapping[str, Sequence[Sample]]) -> list[Sample]:

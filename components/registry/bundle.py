@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from components.models.adapters import adapter_folder
 from components.models.base import TINY, BaseRef, base_ref, tiny_base_folder
-from components.models.router import RouterSpec
+from components.models.router import RouterSpec, load_spec
 from components.registry.adapters import KEY_TAG
 from components.registry.models import (
     bundle_model_name,
@@ -64,6 +64,31 @@ def _local(version: ModelVersion, folder: Path) -> Path:
     return download_version(version, folder)
 
 
+def configured_base(settings: Settings) -> BaseRef:
+    if settings.base_model == TINY:
+        return base_ref(str(tiny_base_folder(settings.models_dir, settings.tiny)))
+    return base_ref(settings.base_model)
+
+
+def local_bundle(router: Path, experts: dict[str, Path], settings: Settings) -> BundleParts:
+    """A bundle from adapter folders on disk (the router's folder names its expert pool)."""
+    spec = load_spec(router)
+    missing = [e.task for e in spec.experts if e.task not in experts]
+    if missing:
+        raise ValueError(
+            f"the router at {router} routes to {', '.join(missing)} too: give "
+            "--expert TASK=PATH for each"
+        )
+    return BundleParts(
+        base=configured_base(settings),
+        router=router,
+        router_version="local",
+        experts={e.task: experts[e.task] for e in spec.experts},
+        expert_versions={e.task: "local" for e in spec.experts},
+        spec=spec,
+    )
+
+
 def resolve_bundle(benchmark: str, settings: Settings, version: str | None = None) -> BundleParts:
     configure_tracking(settings)
     client = MlflowClient()
@@ -78,10 +103,7 @@ def resolve_bundle(benchmark: str, settings: Settings, version: str | None = Non
         folder = adapter_folder(settings.models_dir, benchmark, expert.tags[KEY_TAG], task)
         experts[task] = _local(expert, folder)
         expert_versions[task] = number
-    if settings.base_model == TINY:
-        base = base_ref(str(tiny_base_folder(settings.models_dir, settings.tiny)))
-    else:
-        base = base_ref(settings.base_model)
+    base = configured_base(settings)
     if base.digest != router.tags.get("base_digest"):
         raise ValueError(
             f"router v{router.version} was trained on base {router.tags.get('base_digest')}, "
