@@ -3,6 +3,7 @@ same code runs on a laptop CPU and on multi-GPU machines (accelerate / DDP / Dee
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,4 +77,10 @@ def train_model(
             callbacks=list(callbacks),
         )
         trainer.train()
-    return trainer.state.log_history
+        history = trainer.state.log_history
+        # The Trainer and its accelerator hold the model, optimizer and data in reference
+        # cycles; left to the garbage collector they slow every later training in the process.
+        trainer.accelerator.free_memory()
+        del trainer
+        gc.collect()
+    return history
