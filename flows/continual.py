@@ -191,8 +191,8 @@ def on_task_arrival(task: str, source: Path, benchmark: str = "domain") -> Promo
 def scheduled_retrain(benchmark: str = "domain", source: Path | None = None) -> Promotion:
     settings = get_settings()
     with pipeline_run(benchmark_experiment(benchmark), "scheduled-retrain", settings) as run:
-        prepare_data(Path(source or settings.sources_dir / benchmark), benchmark)
-        seen = prepared_tasks(benchmark, None)
+        seen = prepared_tasks(benchmark, None)  # the tasks that have arrived, none beyond
+        prepare_data(Path(source or settings.sources_dir / benchmark), benchmark, tasks=seen)
         return learn_task(benchmark, None, seen, seen, run).promotion
 
 

@@ -117,6 +117,12 @@ def test_arrivals_gate_promote_resume_and_review(
     rejected = runner.invoke(app, ["review", "reject", "3", "--benchmark", "domain"])
     assert rejected.exit_code != 0 and "champion" in rejected.output
 
+    # The scheduled retrain: nothing changed, so nothing trains; only the arrived tasks count.
+    retrained = continual.scheduled_retrain("domain", micro_domain)
+    assert retrained.version == "4" and retrained.verdict == "promoted"
+    assert client.get_model_version(bundle, "4").tags["experts"] == "RS:1,Med:1,AD:1"
+    assert len(client.search_model_versions("name = 'mllmcl-domain-router'")) == 3
+
 
 def test_benchmark_run_builds_the_matrix_and_the_report(prefect_server, loop_home, micro_domain):
     from flows.continual import run_benchmark
