@@ -3,7 +3,6 @@ an MLflow pyfunc model from code, and registering it as `mllmcl-<benchmark>-bund
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping
 from importlib.metadata import version as installed
 from pathlib import Path
@@ -14,6 +13,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
+from components.models.router import save_spec
 from components.registry.bundle import EXPERT_PREFIX, BundleParts
 from components.registry.models import bundle_model_name
 from components.settings import Settings
@@ -39,31 +39,27 @@ def register_bundle(
 ) -> ModelVersion:
     """Into the active run: the bundle as a pyfunc model (its files copied in, so a version stays
     servable whatever happens to the local models folder), registered with `tags`."""
-    with tempfile.TemporaryDirectory() as scratch:
-        spec = Path(scratch) / "router_spec.json"
-        spec.write_text(parts.spec.model_dump_json(), encoding="utf-8")
-        artifacts = {"router": str(parts.router), "spec": str(spec)}
-        artifacts |= {
-            f"{EXPERT_PREFIX}{task}": str(folder) for task, folder in parts.experts.items()
-        }
-        config = {
-            "decoding": settings.router_decoding,
-            "dtype": settings.dtype,
-            "device": settings.device,
-        }
-        if tiny_base:
-            artifacts["base"] = parts.base.name_or_path
-        else:
-            config["base"] = parts.base.name_or_path
-        info = mlflow.pyfunc.log_model(
-            name="bundle",
-            python_model=str(PYFUNC_FILE),
-            artifacts=artifacts,
-            model_config=config,
-            code_paths=[str(COMPONENTS)],
-            signature=SIGNATURE,
-            pip_requirements=[f"{name}=={installed(name)}" for name in REQUIREMENTS],
-        )
+    save_spec(parts.spec, parts.router)  # the router folder names its pool (older ones lack it)
+    artifacts = {"router": str(parts.router)}
+    artifacts |= {f"{EXPERT_PREFIX}{task}": str(folder) for task, folder in parts.experts.items()}
+    config = {
+        "decoding": settings.router_decoding,
+        "dtype": settings.dtype,
+        "device": settings.device,
+    }
+    if tiny_base:
+        artifacts["base"] = parts.base.name_or_path
+    else:
+        config["base"] = parts.base.name_or_path
+    info = mlflow.pyfunc.log_model(
+        name="bundle",
+        python_model=str(PYFUNC_FILE),
+        artifacts=artifacts,
+        model_config=config,
+        code_paths=[str(COMPONENTS)],
+        signature=SIGNATURE,
+        pip_requirements=[f"{name}=={installed(name)}" for name in REQUIREMENTS],
+    )
     name = bundle_model_name(benchmark)
     registered = mlflow.register_model(info.model_uri, name, tags=dict(tags))
     MlflowClient().update_model_version(name, registered.version, description=description)

@@ -39,11 +39,11 @@ class RoutedBundle(PythonModel):
     def load_context(self, context) -> None:
         # Imported here: MLflow adds the bundled code to the path before it loads the context.
         from components.models.inference import TwoStage
-        from components.models.router import RouterSpec
+        from components.models.router import load_spec
 
         config = context.model_config or {}
         artifacts = context.artifacts
-        spec = RouterSpec.model_validate_json(Path(artifacts["spec"]).read_text(encoding="utf-8"))
+        spec = load_spec(Path(artifacts["router"]))
         experts = {
             key.removeprefix(EXPERT_PREFIX): Path(path)
             for key, path in artifacts.items()
