@@ -168,8 +168,8 @@ def learn_task(
     """Experts for the seen tasks (only new or changed ones train), the router over them,
     evaluation, gates and promotion."""
     base = ensure_base()
-    futures = [train_one_expert.submit(benchmark, name, base, parent_run_id) for name in seen]
-    experts = [future.result() for future in futures]
+    # In the flow's own thread, one after the other: see TORCH_ON_ONE_THREAD in training.py.
+    experts = [train_one_expert(benchmark, name, base, parent_run_id) for name in seen]
     router = train_router_task(benchmark, seen, experts, base, parent_run_id)
     step = len(seen)
     evaluation = evaluate(benchmark, seen, evaluate_on, router, experts, base, step, parent_run_id)

@@ -87,6 +87,23 @@ def test_expert_training_lowers_the_loss_and_leaves_other_experts_untouched(
     assert _folder_hash(tmp_path / "RS") == before
 
 
+def test_chat_role_markers_are_single_tokens(tiny_base):
+    tokenizer = AutoProcessor.from_pretrained(tiny_base.ref.name_or_path).tokenizer
+    assert len(tokenizer(" ASSISTANT:", add_special_tokens=False)["input_ids"]) <= 2
+    assert len(tokenizer("USER:", add_special_tokens=False)["input_ids"]) <= 2
+
+
+def test_an_expert_trains_the_same_whatever_ran_before(tiny_base, micro_home, tmp_path):
+    settings = FAST_EXPERT.model_copy(
+        update={"train": FAST_EXPERT.train.model_copy(update={"epochs": 1})}
+    )
+    _train(micro_home, "Med", tiny_base, tmp_path / "first", settings)
+    torch.rand(1000)  # other work in the process draws from the global generator
+    _train(micro_home, "Med", tiny_base, tmp_path / "second", settings)
+    first = (tmp_path / "first" / "adapter_model.safetensors").read_bytes()
+    assert (tmp_path / "second" / "adapter_model.safetensors").read_bytes() == first
+
+
 def test_expert_answers_the_same_in_a_fresh_process(tiny_base, micro_home, tmp_path):
     _train(micro_home, "Fin", tiny_base, tmp_path / "Fin")
     samples, _ = evaluation_samples(load_split(micro_home / "data", "micro", "Fin", "test"))

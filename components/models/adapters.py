@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
 from peft import PeftModel, get_peft_model
 from pydantic import BaseModel
 from transformers import TrainerCallback
@@ -57,6 +58,7 @@ def train_adapter(
     """Train a LoRA adapter on `samples` from the base (or continue `start_from`, for LoRA-FT)
     and save it to `out` (written whole, then moved into place)."""
     model, processor = load_base(base, dtype=dtype, device=device)
+    torch.manual_seed(settings.train.seed)  # the LoRA's initial weights, whatever ran before
     if start_from is not None:
         peft_model = PeftModel.from_pretrained(model, str(start_from), is_trainable=True)
     else:

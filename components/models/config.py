@@ -98,7 +98,8 @@ class TinyBaseConfig(BaseModel, frozen=True):
     seed: int = 0
 
     def digest(self) -> str:
-        payload = json.dumps({"format": 1, **self.model_dump()}, sort_keys=True)
+        # format: the build recipe's version (2: the tokenizer learns from chat-formatted text)
+        payload = json.dumps({"format": 2, **self.model_dump()}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

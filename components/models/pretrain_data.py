@@ -9,7 +9,9 @@ from collections.abc import Iterator
 
 from PIL import Image, ImageDraw
 
+from components.models.config import DEFAULT_TEMPLATE
 from components.models.prompts import Sample
+from components.models.tiny import chat_text
 
 COLORS = {
     "red": (220, 40, 40),
@@ -27,10 +29,16 @@ SHAPES = ("circle", "square", "triangle")
 ROWS, COLUMNS = ("top", "middle", "bottom"), ("left", "center", "right")
 LETTERS = "ABCDE"
 GENERAL_WORDS = (
-    "a an the is are there what which how many where color shape image picture in on of to and "
-    "or yes no one two three four five six seven eight nine ten zero answer question with "
-    "left right top bottom middle center above below next near far large small big number "
-    "word letter text read write count object objects thing people person car road sky water"
+    "a an the is are was were be been this that these those it its there here what which who "
+    "how many much where when why do does did not no yes only just all any each every some "
+    "most more less other same different first second last next before after above below "
+    "under over between into out up down from by for with without about as at on in of to and "
+    "or but if then than so also can could should would will may must have has had show shown "
+    "see look find give tell choose pick select reply answer question option letter word text "
+    "number value name type kind part main best true false following given image picture "
+    "photo figure diagram chart map view scene color shape left right top bottom middle center "
+    "near far large small big high low long short new old one two three four five six seven "
+    "eight nine ten zero count object objects thing people person car road sky water"
 )
 
 
@@ -109,10 +117,12 @@ def pretraining_samples(count: int, seed: int) -> Iterator[Sample]:
 
 
 def tokenizer_corpus(samples: list[Sample]) -> list[str]:
-    """Text to learn the tokenizer from: the mixture's text plus common words and digits.
-    Byte-level BPE still encodes any other text (the experts learn new words' tokens)."""
-    lines = [f"{s.question} {s.answer}" for s in samples]
+    """Text to learn the tokenizer from: the mixture's exchanges as the chat template writes
+    them, the router's default instruction (the pipeline's own prompt), common words and
+    digits. Byte-level BPE still encodes any other text (the experts learn new words' tokens)."""
+    lines = [chat_text(s.question, s.answer) for s in samples]
     lines += [
+        DEFAULT_TEMPLATE.replace("{", "").replace("}", ""),
         GENERAL_WORDS,
         " ".join(str(n) for n in range(101)),
         "A B C D E ( ) . , ? : < > _ - + =",

@@ -4,6 +4,7 @@ LLaVA-1.5 style image processor and chat template. Saved in Hugging Face format.
 
 from __future__ import annotations
 
+import jinja2
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     CLIPVisionConfig,
@@ -31,6 +32,21 @@ CHAT_TEMPLATE = (
     "{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
 )
+
+_COMPILED_CHAT_TEMPLATE = jinja2.Template(CHAT_TEMPLATE)
+
+
+def chat_text(question: str, answer: str) -> str:
+    """One exchange as the chat template writes it, special tokens left out: the tokenizer
+    learns its merges from this, so the role markers are single tokens, not ten bytes."""
+    messages = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]},
+        {"role": "assistant", "content": [{"type": "text", "text": answer}]},
+    ]
+    text = _COMPILED_CHAT_TEMPLATE.render(messages=messages, add_generation_prompt=False)
+    for token in SPECIAL_TOKENS:
+        text = text.replace(token, "")
+    return text
 
 
 def train_tokenizer(corpus: list[str], vocab_size: int) -> PreTrainedTokenizerFast:

@@ -23,6 +23,10 @@ from components.models.prompts import Sample, encode_training
 # HF Trainer / accelerate keep process-wide state (AcceleratorState): two Trainers in threads of
 # one process (Prefect's default thread task runner) break each other. Trainings in one process
 # take turns; a process or cluster task runner (Dask, Ray) runs experts truly in parallel.
+# TORCH_ON_ONE_THREAD: on a CPU, keep a process's torch work on one thread. Each thread that
+# runs torch ops gets its own OpenMP team, and once the teams outnumber the cores every step
+# slows (measured on 2 cores: an expert trained at 122-136 samples/s in a second thread, at
+# 172-193 in the thread that had run torch before).
 _ONE_TRAINER_AT_A_TIME = threading.Lock()
 
 
