@@ -93,6 +93,27 @@ def test_chat_role_markers_are_single_tokens(tiny_base):
     assert len(tokenizer("USER:", add_special_tokens=False)["input_ids"]) <= 2
 
 
+def test_fully_trained_modules_get_their_own_learning_rate(tiny_base):
+    from peft import get_peft_model
+
+    from components.models.lora import lora_config
+    from components.models.training import optimizer
+
+    model = LlavaForConditionalGeneration.from_pretrained(tiny_base.ref.name_or_path)
+    peft_model = get_peft_model(model, lora_config(EXPERT_PRESETS["cpu"]))
+    train = EXPERT_PRESETS["cpu"].train.model_copy(update={"full_modules_lr_ratio": 0.5})
+    low_rank, full = optimizer(peft_model, train).param_groups
+    assert low_rank["lr"] == train.learning_rate and full["lr"] == train.learning_rate * 0.5
+    projector = {
+        id(p) for n, p in peft_model.named_parameters() if "multi_modal_projector" in n
+    } & {id(p) for p in full["params"]}
+    assert projector and len(full["params"]) + len(low_rank["params"]) == sum(
+        p.requires_grad for p in peft_model.parameters()
+    )
+    even = train.model_copy(update={"full_modules_lr_ratio": 1.0})
+    assert optimizer(peft_model, even) is None  # the Trainer's own
+
+
 def test_an_expert_trains_the_same_whatever_ran_before(tiny_base, micro_home, tmp_path):
     settings = FAST_EXPERT.model_copy(
         update={"train": FAST_EXPERT.train.model_copy(update={"epochs": 1})}

@@ -41,6 +41,24 @@ class SampleList(torch.utils.data.Dataset):
         return self.samples[index]
 
 
+def optimizer(model: PreTrainedModel, settings: TrainSettings) -> torch.optim.Optimizer | None:
+    """AdamW with the modules an adapter trains in full (peft's modules_to_save: the projector,
+    the vocabulary copies) at `full_modules_lr_ratio` of the learning rate; None (the Trainer's
+    own) when the ratio is 1."""
+    if settings.full_modules_lr_ratio == 1.0:
+        return None
+    full, low_rank = [], []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            (full if "modules_to_save" in name else low_rank).append(parameter)
+    groups = [
+        {"params": params, "lr": settings.learning_rate * ratio}
+        for params, ratio in ((low_rank, 1.0), (full, settings.full_modules_lr_ratio))
+        if params
+    ]
+    return torch.optim.AdamW(groups, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+
+
 def train_model(
     model: PreTrainedModel,
     processor: ProcessorMixin,
@@ -79,6 +97,7 @@ def train_model(
             train_dataset=SampleList(samples),
             data_collator=lambda batch: encode_training(processor, batch),
             callbacks=list(callbacks),
+            optimizers=(optimizer(model, settings), None),  # the scheduler comes from `args`
         )
         trainer.train()
         history = trainer.state.log_history
