@@ -1,6 +1,8 @@
 """Train per-task experts: make the base available, then for each task run the expert job
 (reuse the registered expert when its task data, base and settings are unchanged; otherwise
-train, score and register it). Independent experts run concurrently through the task runner."""
+train, score and register it). Independent experts are submitted to the task runner: a
+process or cluster runner (prefect-dask, prefect-ray) trains them in parallel; Prefect's default
+thread runner makes them take turns (see TORCH_ON_ONE_THREAD in components/models/training.py)."""
 
 from __future__ import annotations
 

@@ -28,8 +28,8 @@ def run_base_job(settings: Settings) -> BaseRef:
         if find_version(base_model_name(), tiny_base_tags(build)) is not None:
             return build.ref
         return build_and_register(settings)  # built before, not yet in this registry
-    # Pretraining leaves its process slower at every later training (measured: the next
-    # expert trained at 114 samples/s instead of 153), so the base is built in a fresh process.
+    # Pretrained in a fresh process: its memory and its torch threads go when it ends, so the
+    # pipeline's trainings do not share the cores with them (see TORCH_ON_ONE_THREAD).
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(build_and_register, settings).result()
 
