@@ -41,7 +41,7 @@ from components.settings import get_settings
 from components.timing import stage
 from flows.base import ensure_base, prepared_tasks, store_scope
 from flows.prepare import prepare_data
-from flows.train_expert import train_one_expert
+from flows.train_expert import expert_per_task
 from flows.train_router import train_router_task
 
 METHODS = ("mr-lora", "lora-ft", "lora-ft-replay")
@@ -168,8 +168,7 @@ def learn_task(
     """Experts for the seen tasks (only new or changed ones train), the router over them,
     evaluation, gates and promotion."""
     base = ensure_base()
-    # In the flow's own thread, one after the other: see TORCH_ON_ONE_THREAD in training.py.
-    experts = [train_one_expert(benchmark, name, base, parent_run_id) for name in seen]
+    experts = expert_per_task(benchmark, seen, base, parent_run_id)
     router = train_router_task(benchmark, seen, experts, base, parent_run_id)
     step = len(seen)
     evaluation = evaluate(benchmark, seen, evaluate_on, router, experts, base, step, parent_run_id)

@@ -1,8 +1,7 @@
 """Train per-task experts: make the base available, then for each task run the expert job
 (reuse the registered expert when its task data, base and settings are unchanged; otherwise
-train, score and register it). Independent experts are submitted to the task runner: a
-process or cluster runner (prefect-dask, prefect-ray) trains them in parallel; Prefect's default
-thread runner makes them take turns (see TORCH_ON_ONE_THREAD in components/models/training.py)."""
+train, score and register it). A process or cluster task runner (prefect-dask, prefect-ray)
+trains independent experts in parallel."""
 
 from __future__ import annotations
 
@@ -10,7 +9,8 @@ import hashlib
 from typing import Any
 
 from prefect import flow, task
-from prefect.context import TaskRunContext
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from components.jobs.experts import expert_job_key, run_expert_job
 from components.models.base import BaseRef
@@ -40,11 +40,22 @@ def train_one_expert(
     return run_expert_job(get_settings(), benchmark, name, base, parent_run_id)
 
 
+def expert_per_task(
+    benchmark: str, names: list[str], base: BaseRef, parent_run_id: str | None
+) -> list[AdapterRecord]:
+    """Each task's expert. A process or cluster task runner gets them all at once and trains
+    them in parallel; under Prefect's default thread runner they train one after the other on
+    the flow's own thread (threads of one process take turns anyway, and slow each other down:
+    see TORCH_ON_ONE_THREAD in components/models/training.py)."""
+    if isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner):
+        return [train_one_expert(benchmark, name, base, parent_run_id) for name in names]
+    futures = [train_one_expert.submit(benchmark, name, base, parent_run_id) for name in names]
+    return [future.result() for future in futures]
+
+
 @flow(name="train-experts")
 def train_experts(
     benchmark: str, tasks: list[str] | None = None, parent_run_id: str | None = None
 ) -> list[AdapterRecord]:
     names = prepared_tasks(benchmark, tasks)
-    base = ensure_base()
-    futures = [train_one_expert.submit(benchmark, name, base, parent_run_id) for name in names]
-    return [future.result() for future in futures]
+    return expert_per_task(benchmark, names, ensure_base(), parent_run_id)
