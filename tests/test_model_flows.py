@@ -125,3 +125,24 @@ def test_experts_and_router_are_tracked_registered_and_reused(prefect_server, mi
     assert answered.exit_code == 0, answered.output
     assert re.search(r"expert: [AB] = (RS|Fin) \(vlocal, router vlocal\)", answered.output)
     assert answered.output.split("answer: ")[1] == result.output.split("answer: ")[1]
+
+
+def test_a_process_task_runner_trains_the_experts_in_worker_processes(
+    prefect_server, micro_models_home, monkeypatch
+):
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    from components.settings import get_settings
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # each worker's share of the cores
+    runner = ProcessPoolTaskRunner(max_workers=2)
+    experts = train_experts.with_options(task_runner=runner)("micro", ["RS", "Med"])
+    assert [(e.task, e.version, e.reused) for e in experts] == [
+        ("RS", "1", False),
+        ("Med", "1", False),
+    ]
+    client = MlflowClient(get_settings().resolved_tracking_uri)
+    for expert in experts:
+        assert (expert.folder / "adapter_model.safetensors").is_file()
+        version = client.get_model_version(f"mllmcl-micro-expert-{expert.task}", "1")
+        assert client.get_run(version.run_id).info.status == "FINISHED"
