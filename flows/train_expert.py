@@ -1,7 +1,7 @@
 """Train per-task experts: make the base available, then for each task run the expert job
 (reuse the registered expert when its task data, base and settings are unchanged; otherwise
-train, score and register it). A process or cluster task runner (prefect-dask, prefect-ray)
-trains independent experts in parallel."""
+train, score and register it). A process or cluster task runner (Prefect's
+ProcessPoolTaskRunner, prefect-dask, prefect-ray) trains independent experts in parallel."""
 
 from __future__ import annotations
 
