@@ -8,6 +8,7 @@ from prefect import flow, task
 from components.data.build import read_manifest
 from components.jobs.base import run_base_job
 from components.models.base import BaseRef
+from components.registry.tracking import store_incarnation
 from components.settings import get_settings
 
 
@@ -30,7 +31,9 @@ def prepared_tasks(benchmark: str, tasks: list[str] | None) -> list[str]:
 
 
 def store_scope() -> str:
-    """Where cached results point to (the MLflow store, the models folder): part of every cache
-    key, so that another home or a fresh store never gets a record of runs it does not hold."""
+    """Where cached results point to (the MLflow store, the models folder) and which incarnation
+    of them: part of every cache key, so that another home, or a store deleted and made again at
+    the same path, never gets a record of runs or folders it does not hold."""
     settings = get_settings()
-    return f"{settings.resolved_tracking_uri}|{settings.models_dir}"
+    incarnation = store_incarnation(settings)
+    return f"{settings.resolved_tracking_uri}|{settings.models_dir}|{incarnation}"

@@ -1,6 +1,7 @@
 """Expert and router flows for real: Prefect, MLflow runs and registry, reuse of unchanged work."""
 
 import re
+import shutil
 
 import mlflow
 import pytest
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 from components.cli import app
 from components.data.build import load_split
 from components.registry.models import tracked_run
-from flows.base import ensure_base
+from flows.base import ensure_base, store_scope
 from flows.train_expert import train_experts, train_one_expert
 from flows.train_router import train_router
 from tests.conftest import MICRO_TINY
@@ -146,3 +147,12 @@ def test_a_process_task_runner_trains_the_experts_in_worker_processes(
         assert (expert.folder / "adapter_model.safetensors").is_file()
         version = client.get_model_version(f"mllmcl-micro-expert-{expert.task}", "1")
         assert client.get_run(version.run_id).info.status == "FINISHED"
+
+
+def test_a_store_made_again_at_the_same_path_is_not_the_old_one(settings):
+    """Prefect's task cache outlives a deleted store: records cached against the old one must
+    not be found by one made again at the same path (a re-cloned checkout, say)."""
+    first = store_scope()
+    assert store_scope() == first
+    shutil.rmtree(settings.models_dir)
+    assert store_scope() != first

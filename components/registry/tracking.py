@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import tempfile
+import uuid
 import warnings
 from pathlib import Path
 
 import mlflow
+from mlflow import MlflowClient
 from mlflow.data.huggingface_dataset import from_huggingface
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
@@ -20,6 +22,7 @@ KIND_TAG = "mllmcl.kind"
 VERSION_TAG = "mllmcl.data_version"
 BENCHMARK_TAG = "mllmcl.benchmark"
 SPLITS = ("train", "test", "router")
+DEFAULT_EXPERIMENT_ID = "0"
 
 
 def configure_tracking(settings: Settings) -> str:
@@ -29,6 +32,24 @@ def configure_tracking(settings: Settings) -> str:
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+def store_incarnation(settings: Settings) -> str:
+    """Which incarnation of the MLflow store and of the models folder this is. A store or
+    folder deleted and made again at the same path gets a new one, so that work cached against
+    the old one (Prefect's task cache outlives them) is not taken for the new one's."""
+    configure_tracking(settings)
+    try:  # the Default experiment is made with the store
+        created = str(MlflowClient().get_experiment(DEFAULT_EXPERIMENT_ID).creation_time)
+    except MlflowException:  # a store without one (some hosted ones)
+        created = ""
+    marker = settings.models_dir / ".incarnation"
+    if not marker.is_file():
+        settings.models_dir.mkdir(parents=True, exist_ok=True)
+        partial = marker.with_name(f".incarnation.{uuid.uuid4().hex}")
+        partial.write_text(uuid.uuid4().hex)
+        partial.replace(marker)  # concurrent makers: one of them wins, whole
+    return f"{created}-{marker.read_text().strip()}"
 
 
 def experiment_id(name: str, settings: Settings) -> str:
