@@ -102,7 +102,8 @@ def train_model(
         trainer.train()
         history = trainer.state.log_history
         # The Trainer and its accelerator hold the model, optimizer and data in reference
-        # cycles; left to the garbage collector they slow every later training in the process.
+        # cycles: freed now, not at some later collection (the next expert trained at 114
+        # instead of 102 samples/s when they were, measured before TORCH_ON_ONE_THREAD).
         trainer.accelerator.free_memory()
         del trainer
         gc.collect()
