@@ -20,6 +20,7 @@ from components.models.inference import TwoStage
 from components.models.prompts import IGNORE_INDEX, Sample, encode_training
 from components.models.router import decode_official, router_spec, routing_samples
 from components.models.samples import evaluation_samples, training_samples
+from components.models.training import SampleList, answer_token_loss
 
 FAST_EXPERT = EXPERT_PRESETS["cpu"].model_copy(
     update={"train": TrainSettings(epochs=6, learning_rate=3e-3, batch_size=8, warmup_ratio=0.05)}
@@ -71,6 +72,24 @@ def test_training_inputs_mask_the_prompt(tiny_base):
     assert (batch["input_ids"][0] == image_id).sum() == 16  # (64 / 16) ** 2 patches
 
 
+def test_answer_token_loss_is_the_causal_lm_loss_on_fewer_logits(tiny_base):
+    processor = AutoProcessor.from_pretrained(tiny_base.ref.name_or_path)
+    model = LlavaForConditionalGeneration.from_pretrained(tiny_base.ref.name_or_path)
+    batch = encode_training(
+        processor, [Sample(_image(), "What color?", "red"), Sample(_image(), "Q?", "a b c")]
+    )
+    keep = batch.pop("logits_to_keep")
+    with torch.no_grad():
+        full = model(**batch).loss  # Hugging Face's own loss, every position projected
+        labels = batch.pop("labels")
+        outputs = model(**batch, logits_to_keep=keep)
+    answer_tokens = int((labels != IGNORE_INDEX).sum())
+    assert outputs.logits.shape[0] == answer_tokens  # only the positions that predict a label
+    assert torch.allclose(answer_token_loss(outputs, labels), full, atol=1e-6)
+    summed = answer_token_loss(outputs, labels, num_items_in_batch=answer_tokens)
+    assert torch.allclose(summed, full, atol=1e-6)  # the Trainer's gradient-accumulation form
+
+
 def test_expert_training_lowers_the_loss_and_leaves_other_experts_untouched(
     tiny_base, micro_home, tmp_path
 ):
@@ -91,6 +110,31 @@ def test_chat_role_markers_are_single_tokens(tiny_base):
     tokenizer = AutoProcessor.from_pretrained(tiny_base.ref.name_or_path).tokenizer
     assert len(tokenizer(" ASSISTANT:", add_special_tokens=False)["input_ids"]) <= 2
     assert len(tokenizer("USER:", add_special_tokens=False)["input_ids"]) <= 2
+
+
+def _two_colour_image():
+    from PIL import Image
+
+    image = Image.new("RGB", (64, 64), (240, 240, 230))
+    image.paste((30, 40, 200), (8, 8, 24, 24))  # a blue square on a light page
+    return image
+
+
+def test_router_augmentation_recolours_but_keeps_the_layout():
+    samples = [Sample(_two_colour_image(), "Q?", "A") for _ in range(40)]
+    first, second = SampleList(samples, augment=1.0, seed=3), SampleList(samples, 1.0, seed=3)
+    seen, again = [first[i] for i in range(40)], [second[i] for i in range(40)]
+    assert all(a.image.tobytes() == b.image.tobytes() for a, b in zip(seen, again, strict=True))
+    changed = {s.image.getpixel((40, 40)) for s in seen}
+    assert len(changed) > 10  # many colourings of the page
+    for sample in seen:
+        pixels = sample.image.load()
+        assert sample.image.size == (64, 64) and (sample.question, sample.answer) == ("Q?", "A")
+        assert pixels[16, 16] != pixels[40, 40]  # the square is still there, in its place
+    untouched = SampleList(samples)[0]
+    assert untouched is samples[0]
+    assert ROUTER_PRESETS["cpu"].train.augment_images > 0
+    assert EXPERT_PRESETS["cpu"].train.augment_images == 0  # experts learn their domain's colours
 
 
 def test_fully_trained_modules_get_their_own_learning_rate(tiny_base):

@@ -24,6 +24,8 @@ class TrainSettings(BaseModel, frozen=True):
     # The learning rate of the modules an adapter trains in full (projector, vocabulary copies)
     # relative to the LoRA's: a high rate that suits the LoRA can wreck them.
     full_modules_lr_ratio: float = 1.0
+    # The share of training images seen recoloured each epoch (components/models/augment.py).
+    augment_images: float = 0.0
 
 
 PresetName = Literal["official", "cpu"]
@@ -83,7 +85,15 @@ ROUTER_PRESETS: dict[str, AdapterSettings] = {
         alpha=16,
         dropout=0.0,  # see CPU_DROPOUT_NOTE
         train_vocabulary=True,
-        train=TrainSettings(epochs=12, learning_rate=3e-3, batch_size=16, warmup_ratio=0.05),
+        train=TrainSettings(
+            epochs=12,
+            learning_rate=3e-3,
+            batch_size=16,
+            warmup_ratio=0.05,
+            # without it the router told the ability track's tasks apart by their colours and
+            # sent OCR and Math test items (other colours) elsewhere: 50% vs 100%
+            augment_images=0.5,
+        ),
     ),
 }
 

@@ -68,7 +68,10 @@ def encode_prompt_text(
 def encode_training(
     processor: ProcessorMixin, samples: Sequence[Sample]
 ) -> dict[str, torch.Tensor]:
-    """Right-padded prompt + answer + EOS, with labels only on the answer and EOS."""
+    """Right-padded prompt + answer + EOS, with labels only on the answer and EOS.
+
+    `logits_to_keep` marks the positions whose next token is a label: the model projects only
+    those onto the vocabulary (see training.answer_token_loss), not every prompt position."""
     tokenizer = processor.tokenizer
     prompts = processor(
         images=[_rgb(s.image) for s in samples],
@@ -83,9 +86,18 @@ def encode_training(
         labels.append([IGNORE_INDEX] * len(prompt_ids) + answer_ids)
     width = max(len(r) for r in rows)
     pad = tokenizer.pad_token_id
+    label_tensor = torch.tensor([lab + [IGNORE_INDEX] * (width - len(lab)) for lab in labels])
     return {
         "input_ids": torch.tensor([r + [pad] * (width - len(r)) for r in rows]),
         "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows]),
-        "labels": torch.tensor([lab + [IGNORE_INDEX] * (width - len(lab)) for lab in labels]),
+        "labels": label_tensor,
         "pixel_values": torch.from_numpy(np.stack(prompts["pixel_values"])),
+        "logits_to_keep": predicts_label(label_tensor),
     }
+
+
+def predicts_label(labels: torch.Tensor) -> torch.Tensor:
+    """Boolean (batch, length): True where the next position holds a label."""
+    mask = torch.zeros_like(labels, dtype=torch.bool)
+    mask[:, :-1] = labels[:, 1:] != IGNORE_INDEX
+    return mask

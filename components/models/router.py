@@ -136,7 +136,6 @@ def constrained_letters(
 ) -> list[str]:
     """Score the candidate letters after each row's last prompt token (`last`, an index per row)
     in one forward pass: never an illegal output."""
-    logits = model(**inputs).logits
-    rows = torch.arange(logits.shape[0], device=logits.device)
-    best = logits[rows, last][:, list(letter_ids)].argmax(dim=-1)
+    logits = model(**inputs, logits_to_keep=last[:, None]).logits[:, 0]  # only `last` projected
+    best = logits[:, list(letter_ids)].argmax(dim=-1)
     return [letters[i] for i in best.tolist()]

@@ -3,7 +3,9 @@ same code runs on a laptop CPU and on multi-GPU machines (accelerate / DDP / Dee
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import random
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,9 +18,11 @@ from transformers import (
     TrainerCallback,
     TrainingArguments,
 )
+from transformers.loss.loss_utils import fixed_cross_entropy
 
+from components.models.augment import photometric
 from components.models.config import TrainSettings
-from components.models.prompts import Sample, encode_training
+from components.models.prompts import Sample, encode_training, predicts_label
 
 # HF Trainer / accelerate keep process-wide state (AcceleratorState): two Trainers in threads of
 # one process (Prefect's default thread task runner) break each other. Trainings in one process
@@ -31,14 +35,22 @@ _ONE_TRAINER_AT_A_TIME = threading.Lock()
 
 
 class SampleList(torch.utils.data.Dataset):
-    def __init__(self, samples: Sequence[Sample]) -> None:
+    """The samples, each image recoloured with probability `augment` (components.models.augment):
+    a fresh draw every epoch, reproducible from `seed` (the data loader runs in this process)."""
+
+    def __init__(self, samples: Sequence[Sample], augment: float = 0.0, seed: int = 0) -> None:
         self.samples = samples
+        self.augment = augment
+        self.rng = random.Random(seed)
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> Sample:
-        return self.samples[index]
+        sample = self.samples[index]
+        if self.augment and self.rng.random() < self.augment:
+            return dataclasses.replace(sample, image=photometric(sample.image, self.rng))
+        return sample
 
 
 def optimizer(model: PreTrainedModel, settings: TrainSettings) -> torch.optim.Optimizer | None:
@@ -57,6 +69,18 @@ def optimizer(model: PreTrainedModel, settings: TrainSettings) -> torch.optim.Op
         if params
     ]
     return torch.optim.AdamW(groups, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+
+
+def answer_token_loss(
+    outputs, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None
+) -> torch.Tensor:
+    """The causal-LM loss of Hugging Face (same reduction), on logits the model computed only
+    at the positions that predict a label (the batch's `logits_to_keep` mask): the answer is a
+    few tokens of a long prompt, and projecting every position onto the vocabulary cost about
+    a sixth of the tiny base's training step."""
+    targets = labels[:, 1:][predicts_label(labels)[:, :-1]]
+    logits = outputs.logits.float().reshape(-1, outputs.logits.shape[-1])
+    return fixed_cross_entropy(logits, targets.to(logits.device), num_items_in_batch)
 
 
 def train_model(
@@ -94,10 +118,11 @@ def train_model(
         trainer = Trainer(
             model=model,
             args=args,
-            train_dataset=SampleList(samples),
+            train_dataset=SampleList(samples, settings.augment_images, settings.seed),
             data_collator=lambda batch: encode_training(processor, batch),
             callbacks=list(callbacks),
             optimizers=(optimizer(model, settings), None),  # the scheduler comes from `args`
+            compute_loss_func=answer_token_loss,
         )
         trainer.train()
         history = trainer.state.log_history
