@@ -76,8 +76,8 @@ def answer_token_loss(
 ) -> torch.Tensor:
     """The causal-LM loss of Hugging Face (same reduction), on logits the model computed only
     at the positions that predict a label (the batch's `logits_to_keep` mask): the answer is a
-    few tokens of a long prompt, and projecting every position onto the vocabulary cost about
-    a sixth of the tiny base's training step."""
+    few tokens of a long prompt, and projecting every prompt position onto the vocabulary was
+    wasted work (without it the tiny-base experts train 8-14% faster)."""
     targets = labels[:, 1:][predicts_label(labels)[:, :-1]]
     logits = outputs.logits.float().reshape(-1, outputs.logits.shape[-1])
     return fixed_cross_entropy(logits, targets.to(logits.device), num_items_in_batch)
