@@ -19,6 +19,7 @@ from transformers.models.llava.image_processing_pil_llava import LlavaImageProce
 from components.models.config import TinyBaseConfig
 
 IMAGE_TOKEN = "<image>"
+HF_INITIALIZER_RANGE = 0.02  # Llama's and CLIP's default; see INIT_STD_NOTE in config.py
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>", IMAGE_TOKEN]
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -99,6 +100,8 @@ def build_model(
         num_hidden_layers=config.vision_layers,
         num_attention_heads=config.vision_heads,
         projection_dim=config.vision_hidden,
+        initializer_range=config.init_std,
+        initializer_factor=config.init_std / HF_INITIALIZER_RANGE,
     )
     text = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -112,6 +115,7 @@ def build_model(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=False,
+        initializer_range=config.init_std,  # also the projector's (LLaVA takes the text one)
     )
     llava = LlavaConfig(
         vision_config=vision,
