@@ -115,7 +115,7 @@ class TinyBaseConfig(BaseModel, frozen=True):
     # 0.02; the vision tower's initializer_factor is scaled by the same 5x). At 0.02 the tiny
     # base learnt colours but not objects in its budget: trained on counting alone it still
     # answered "2" after 375 steps (27.5%); at 0.1 it counted 54% right after the same steps,
-    # and the AD and Sci experts on the full base went from 64 / 71% to 87-90 / 85-86.5%.
+    # and the AD and Sci experts went from 64 / 71% to 89 / 91% (benchmarks/results/).
     init_std: float = 0.1
     pretrain_samples: int = 8000
     pretrain_epochs: int = 3
