@@ -45,6 +45,9 @@ def test_tiny_base_is_a_real_llava(tiny_base):
     processor = AutoProcessor.from_pretrained(folder)
     assert isinstance(model.config.vision_config, CLIPVisionConfig)
     assert isinstance(model.config.text_config, LlamaConfig)
+    init_std = tiny_base.config.init_std  # the configured spread, not Hugging Face's 0.02
+    assert model.config.text_config.initializer_range == init_std
+    assert model.config.vision_config.initializer_range == init_std
     assert (Path(folder) / "model.safetensors").is_file()
     assert tiny_base.built and tiny_base.log_history[0]["loss"] > tiny_base.log_history[-2]["loss"]
     answers = generate_answers(

@@ -22,7 +22,7 @@ from transformers.loss.loss_utils import fixed_cross_entropy
 
 from components.models.augment import photometric
 from components.models.config import TrainSettings
-from components.models.prompts import Sample, encode_training, predicts_label
+from components.models.prompts import IGNORE_INDEX, Sample, encode_training
 
 # HF Trainer / accelerate keep process-wide state (AcceleratorState): two Trainers in threads of
 # one process (Prefect's default thread task runner) break each other. Trainings in one process
@@ -78,7 +78,8 @@ def answer_token_loss(
     at the positions that predict a label (the batch's `logits_to_keep` mask): the answer is a
     few tokens of a long prompt, and projecting every prompt position onto the vocabulary was
     wasted work (without it the tiny-base experts train 8-14% faster)."""
-    targets = labels[:, 1:][predicts_label(labels)[:, :-1]]
+    next_tokens = labels[:, 1:]
+    targets = next_tokens[next_tokens != IGNORE_INDEX]  # the mask's order: row by row
     logits = outputs.logits.float().reshape(-1, outputs.logits.shape[-1])
     return fixed_cross_entropy(logits, targets.to(logits.device), num_items_in_batch)
 
