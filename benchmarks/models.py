@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -107,6 +108,7 @@ def bench_track(
     samples = []
     for name in tasks:
         samples += evaluation_samples(load_split(data_dir, track, name, "test"))[0]
+    shuffled = random.Random(0).sample(samples, len(samples))
     for decoding in ("constrained", "official"):
         bundle = TwoStage(base.ref.name_or_path, router_run.folder, adapters, spec, decoding, dtype)
         routing = evaluate_router(bundle, data_dir, track, spec)
@@ -118,6 +120,10 @@ def bench_track(
         figures[f"routed_samples_per_second_{decoding}"] = round(len(samples) / seconds, 1)
         rate = len(samples) / seconds
         print(f"[{track}] routed ({decoding}): {rate:.1f} samples/s", flush=True)
+        # The same items shuffled, as mixed traffic arrives (the bundle still answers each
+        # expert's share in full batches).
+        _, seconds = timed(bundle.answer, shuffled)
+        figures[f"routed_samples_per_second_{decoding}_shuffled"] = round(len(samples) / seconds, 1)
     # The same items, each answered by its own task's expert alone (no router): what routing
     # adds is the difference.
     first = {tasks[0]: adapters[tasks[0]]}

@@ -310,6 +310,34 @@ def test_vision_features_are_computed_once_per_image(tiny_base, two_experts_and_
     assert torch.is_grad_enabled()
 
 
+def test_two_stage_answers_a_mixed_stream_in_full_expert_batches(
+    tiny_base, micro_home, two_experts_and_router
+):
+    experts, router, spec = two_experts_and_router
+    bundle = TwoStage(tiny_base.ref.name_or_path, router, experts, spec)
+    rs, _ = evaluation_samples(load_split(micro_home / "data", "micro", "RS", "test"))
+    fin, _ = evaluation_samples(load_split(micro_home / "data", "micro", "Fin", "test"))
+    mixed = [s for pair in zip(rs[:4], fin[:4], strict=True) for s in pair]
+    switches, expert_prefills = [], []
+    switch = bundle.model.set_adapter
+    bundle.model.set_adapter = lambda name: (switches.append(name), switch(name))
+
+    def record(module, args, kwargs):
+        ids = kwargs["input_ids"]
+        if bundle.model.active_adapter != "router" and ids.shape[1] > 1:
+            expert_prefills.append(ids.shape[0])
+
+    llava = bundle.model.get_base_model()
+    handle = llava.register_forward_pre_hook(record, with_kwargs=True)
+    results = bundle.answer(mixed, batch_size=4)
+    handle.remove()
+    assert [r.task for r in results] == ["RS", "Fin"] * 4
+    # routed in two batches (the router is active from loading), then one switch per expert,
+    # whose four samples are answered in one batch, not two by two
+    assert switches == ["RS", "Fin"]
+    assert expert_prefills == [4, 4]
+
+
 @pytest.mark.parametrize("replay", [False, True])
 def test_lora_ft_continues_one_adapter_through_the_tasks(tiny_base, micro_home, tmp_path, replay):
     from components.models.baselines import lora_ft_step

@@ -65,6 +65,11 @@ class TwoStage:
         self.letter_ids = letter_token_ids(self.processor, spec.letters)
         self._prefix: tuple[torch.Tensor, object] | None = None
 
+    def _use(self, adapter: str) -> None:
+        """Activate an adapter; peft's switch walks every module, so only when it changes."""
+        if self.model.active_adapter != adapter:
+            self.model.set_adapter(adapter)
+
     # -- vision features, computed once per image -------------------------------------------
     def _vision_states(self, pixel_values: torch.Tensor) -> torch.Tensor:
         llava = self.model.get_base_model().model
@@ -121,7 +126,7 @@ class TwoStage:
 
     def _constrained(self, encoded, states: torch.Tensor | None) -> list[str]:
         """Right-padded prompts continue the cached prefix; each row's next token is scored."""
-        self.model.set_adapter(ROUTER)
+        self._use(ROUTER)
         length = self._router_prefix(encoded)
         rows = list(range(len(encoded["input_ids"])))
         inputs = self._image_inputs(encoded, states, rows)
@@ -145,7 +150,7 @@ class TwoStage:
         if self.decoding == "constrained":
             outputs = letters = self._constrained(encoded, states)
         else:
-            self.model.set_adapter(ROUTER)
+            self._use(ROUTER)
             outputs = self._generate(self._image_inputs(encoded, states, list(range(len(samples)))))
             letters = [decode_official(text, self.spec.letters, self.rng) for text in outputs]
         routed = [
@@ -162,25 +167,43 @@ class TwoStage:
         return routed
 
     @torch.inference_mode()
-    def answer(self, samples: Sequence[Sample], batch_size: int = 32) -> list[Routed]:
-        """Route every sample, then answer each group with its expert alone."""
+    def answer(
+        self, samples: Sequence[Sample], batch_size: int = 32, chunk_size: int = 256
+    ) -> list[Routed]:
+        """Route every sample, then answer each expert's share with that expert alone, in full
+        batches whatever order the samples come in. `chunk_size` samples are routed before any is
+        answered: it bounds the vision features held meanwhile."""
         results: list[Routed] = []
-        for start in range(0, len(samples), batch_size):
-            batch = samples[start : start + batch_size]
-            routed, states, image_tokens = self._route_batch(batch)
-            if states is None:  # adapted vision towers: each expert needs the pixels
-                encoded = encode_prompts(self.processor, batch)
-            else:  # features computed once already: the experts need only the text
-                encoded = encode_prompt_text(self.processor, batch, image_tokens)
-            encoded = encoded.to(self.model.device)
-            groups: dict[str, list[int]] = defaultdict(list)
-            for row, item in enumerate(routed):
-                groups[item.task].append(row)
-            for task, rows in groups.items():
-                self.model.set_adapter(task)
-                for row, text in zip(
-                    rows, self._generate(self._image_inputs(encoded, states, rows)), strict=True
-                ):
-                    routed[row].answer = text
-            results += routed
+        for start in range(0, len(samples), chunk_size):
+            results += self._answer_chunk(samples[start : start + chunk_size], batch_size)
         return results
+
+    def _answer_chunk(self, samples: Sequence[Sample], batch_size: int) -> list[Routed]:
+        routed: list[Routed] = []
+        states: list[torch.Tensor] = []
+        for start in range(0, len(samples), batch_size):
+            batch_routed, batch_states, image_tokens = self._route_batch(
+                samples[start : start + batch_size]
+            )
+            routed += batch_routed
+            if batch_states is not None:
+                states.append(batch_states)
+        shared = torch.cat(states) if states else None
+        groups: dict[str, list[int]] = defaultdict(list)
+        for row, item in enumerate(routed):
+            groups[item.task].append(row)
+        for task, rows in groups.items():
+            self._use(task)
+            for start in range(0, len(rows), batch_size):
+                part = rows[start : start + batch_size]
+                batch = [samples[row] for row in part]
+                if shared is None:  # adapted vision towers: each expert needs the pixels
+                    encoded = encode_prompts(self.processor, batch)
+                else:  # features computed once already: the experts need only the text
+                    encoded = encode_prompt_text(self.processor, batch, image_tokens)
+                encoded = encoded.to(self.model.device)
+                part_states = None if shared is None else shared[part]
+                inputs = self._image_inputs(encoded, part_states, list(range(len(part))))
+                for row, text in zip(part, self._generate(inputs), strict=True):
+                    routed[row].answer = text
+        return routed
