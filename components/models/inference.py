@@ -81,18 +81,18 @@ class TwoStage:
             selected = [h[:, 1:] for h in selected]
         return torch.cat(selected, dim=-1)
 
-    def _image_inputs(self, encoded, states: torch.Tensor | None, rows: list[int]) -> dict:
-        """Model inputs for `rows`: cached features through the active adapter's projector, or
+    def _image_inputs(self, encoded, states: torch.Tensor | None) -> dict:
+        """Model inputs: cached features through the active adapter's projector, or
         the raw pixels when the vision tower is adapted."""
         inputs = {
-            "input_ids": encoded["input_ids"][rows],
-            "attention_mask": encoded["attention_mask"][rows],
+            "input_ids": encoded["input_ids"],
+            "attention_mask": encoded["attention_mask"],
         }
         if states is None:
-            inputs["pixel_values"] = encoded["pixel_values"][rows]
+            inputs["pixel_values"] = encoded["pixel_values"]
             return inputs
         projector = self.model.get_base_model().model.multi_modal_projector
-        features = projector(states[rows])
+        features = projector(states)
         inputs["mm_encoder_outputs"] = {
             "image": BaseModelOutputWithPooling(pooler_output=list(features))
         }
@@ -128,11 +128,10 @@ class TwoStage:
         """Right-padded prompts continue the cached prefix; each row's next token is scored."""
         self._use(ROUTER)
         length = self._router_prefix(encoded)
-        rows = list(range(len(encoded["input_ids"])))
-        inputs = self._image_inputs(encoded, states, rows)
+        inputs = self._image_inputs(encoded, states)
         inputs["input_ids"] = inputs["input_ids"][:, length:]
         cache = copy.deepcopy(self._prefix[1])
-        cache.batch_repeat_interleave(len(rows))
+        cache.batch_repeat_interleave(len(inputs["input_ids"]))
         inputs["past_key_values"] = cache
         last = encoded["attention_mask"][:, length:].sum(dim=1) - 1
         return constrained_letters(self.model, inputs, last, self.letter_ids, self.spec.letters)
@@ -151,7 +150,7 @@ class TwoStage:
             outputs = letters = self._constrained(encoded, states)
         else:
             self._use(ROUTER)
-            outputs = self._generate(self._image_inputs(encoded, states, list(range(len(samples)))))
+            outputs = self._generate(self._image_inputs(encoded, states))
             letters = [decode_official(text, self.spec.letters, self.rng) for text in outputs]
         routed = [
             Routed(task=self.spec.task_of(letter), letter=letter, router_output=text)
@@ -203,7 +202,7 @@ class TwoStage:
                     encoded = encode_prompt_text(self.processor, batch, image_tokens)
                 encoded = encoded.to(self.model.device)
                 part_states = None if shared is None else shared[part]
-                inputs = self._image_inputs(encoded, part_states, list(range(len(part))))
+                inputs = self._image_inputs(encoded, part_states)
                 for row, text in zip(part, self._generate(inputs), strict=True):
                     routed[row].answer = text
         return routed
