@@ -72,15 +72,18 @@ def train_tokenizer(corpus: list[str], vocab_size: int) -> PreTrainedTokenizerFa
     )
 
 
-def build_processor(tokenizer: PreTrainedTokenizerFast, config: TinyBaseConfig) -> LlavaProcessor:
+def build_image_processor(config: TinyBaseConfig) -> LlavaImageProcessorPil:
     size = config.image_size
-    image_processor = LlavaImageProcessorPil(
+    return LlavaImageProcessorPil(
         size={"shortest_edge": size},
         crop_size={"height": size, "width": size},
         do_pad=True,  # LLaVA-1.5: pad to a square first, so wide images (AD mosaics) stay whole
     )
+
+
+def build_processor(tokenizer: PreTrainedTokenizerFast, config: TinyBaseConfig) -> LlavaProcessor:
     return LlavaProcessor(
-        image_processor=image_processor,
+        image_processor=build_image_processor(config),
         tokenizer=tokenizer,
         patch_size=config.patch_size,
         vision_feature_select_strategy="default",
@@ -89,10 +92,8 @@ def build_processor(tokenizer: PreTrainedTokenizerFast, config: TinyBaseConfig) 
     )
 
 
-def build_model(
-    tokenizer: PreTrainedTokenizerFast, config: TinyBaseConfig
-) -> LlavaForConditionalGeneration:
-    vision = CLIPVisionConfig(
+def vision_config(config: TinyBaseConfig) -> CLIPVisionConfig:
+    return CLIPVisionConfig(
         image_size=config.image_size,
         patch_size=config.patch_size,
         hidden_size=config.vision_hidden,
@@ -103,6 +104,11 @@ def build_model(
         initializer_range=config.init_std,
         initializer_factor=config.init_std / HF_INITIALIZER_RANGE,
     )
+
+
+def build_model(
+    tokenizer: PreTrainedTokenizerFast, config: TinyBaseConfig
+) -> LlavaForConditionalGeneration:
     text = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=config.text_hidden,
@@ -118,7 +124,7 @@ def build_model(
         initializer_range=config.init_std,  # also the projector's (LLaVA takes the text one)
     )
     llava = LlavaConfig(
-        vision_config=vision,
+        vision_config=vision_config(config),
         text_config=text,
         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
         image_seq_length=(config.image_size // config.patch_size) ** 2,

@@ -60,7 +60,7 @@ class GeneratedBenchmark(BaseModel):
     counts: dict[str, dict[str, int]]
 
 
-def _rng(seed: int, task: str, split: str) -> random.Random:
+def split_rng(seed: int, task: str, split: str) -> random.Random:
     # str seeds hash with SHA-512: stable across processes and PYTHONHASHSEED
     return random.Random(f"mllmcl:{seed}:{task}:{split}")
 
@@ -83,7 +83,7 @@ def write_task(folder: Path, task: str, size: PresetSize, seed: int, replay: int
     make = MAKERS[task]
     (folder / "images").mkdir(parents=True)
     train, test = [], []
-    rng = _rng(seed, task, "train")
+    rng = split_rng(seed, task, "train")
     for index in range(size.train):
         item = make(rng, "train")
         name = _image_name(item, "train", index)
@@ -98,7 +98,7 @@ def write_task(folder: Path, task: str, size: PresetSize, seed: int, replay: int
                 ],
             }
         )
-    rng = _rng(seed, task, "test")
+    rng = split_rng(seed, task, "test")
     for index in range(size.test):
         item = make(rng, "test")
         name = _image_name(item, "test", index)
@@ -112,7 +112,7 @@ def write_task(folder: Path, task: str, size: PresetSize, seed: int, replay: int
                 **item.extra,
             }
         )
-    chosen = sorted(_rng(seed, task, "replay").sample(range(len(train)), min(replay, len(train))))
+    chosen = sorted(split_rng(seed, task, "replay").sample(range(len(train)), min(replay, len(train))))
     _write_json(folder / TRAIN_FILE, train)
     _write_json(folder / TEST_FILE, test)
     _write_json(folder / REPLAY_FILE, [train[i] for i in chosen])
