@@ -17,7 +17,13 @@ from components.models.adapters import load_adapters, train_adapter
 from components.models.config import EXPERT_PRESETS, ROUTER_PRESETS, TrainSettings
 from components.models.generation import generate_answers
 from components.models.inference import TwoStage
-from components.models.prompts import IGNORE_INDEX, Sample, encode_training
+from components.models.prompts import (
+    IGNORE_INDEX,
+    Sample,
+    encode_prompts,
+    encode_training,
+    split_at_image,
+)
 from components.models.router import decode_official, router_spec, routing_samples
 from components.models.samples import evaluation_samples, training_samples
 from components.models.training import SampleList, answer_token_loss
@@ -274,6 +280,32 @@ def test_router_routes_each_task_to_its_expert(
             task,
             [r.router_output for r in routed],
         )
+
+
+def test_router_rows_continue_the_expert_list_tokenized_once(
+    tiny_base, micro_home, two_experts_and_router
+):
+    experts, router, spec = two_experts_and_router
+    bundle = TwoStage(tiny_base.ref.name_or_path, router, experts, spec)
+    samples = [
+        sample
+        for task in ("RS", "Fin")
+        for sample in evaluation_samples(load_split(micro_home / "data", "micro", task, "test"))[0][
+            :3
+        ]
+    ]
+    prompts = [spec.sample(s.image, s.question) for s in samples]
+    splits = [split_at_image(bundle.processor, p) for p in prompts]
+    prefix = bundle._router_prefix(splits, prompts[0])
+    assert prefix.split_exact
+    rests = bundle._encode_rests(prompts, splits, prefix)
+    whole = encode_prompts(bundle.processor, prompts, padding_side="right")
+    for key in ("input_ids", "attention_mask"):  # rows of different lengths: right padding
+        assert torch.equal(rests[key], whole[key][:, prefix.length :])
+    assert torch.equal(rests["pixel_values"], whole["pixel_values"])
+    split_letters = [r.letter for r in bundle.route(samples)]
+    bundle._prefix.split_exact = False  # what a tokenizer that reads the rest differently gets
+    assert [r.letter for r in bundle.route(samples)] == split_letters
 
 
 def test_two_stage_answers_with_the_chosen_expert_and_reuses_vision(

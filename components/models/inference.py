@@ -10,15 +10,23 @@ import json
 import random
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from pydantic import BaseModel
+from transformers import Cache
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from components.models.adapters import load_adapters
 from components.models.config import Decoding
-from components.models.prompts import Sample, encode_prompt_text, encode_prompts
+from components.models.prompts import (
+    Sample,
+    encode_continuations,
+    encode_prompt_text,
+    encode_prompts,
+    split_at_image,
+)
 from components.models.router import (
     RouterSpec,
     constrained_letters,
@@ -27,6 +35,17 @@ from components.models.router import (
 )
 
 ROUTER = "router"
+
+
+@dataclass
+class RouterPrefix:
+    """The router prompts' shared start (the expert list), run once through the router."""
+
+    text: str
+    length: int  # tokens
+    cache: Cache
+    image_tokens: int  # how many tokens an image takes in a prompt
+    split_exact: bool  # the rest of a prompt, tokenized alone, gives the processor's ids
 
 
 class Routed(BaseModel):
@@ -63,7 +82,7 @@ class TwoStage:
         self.model, self.processor = load_adapters(base, {ROUTER: router, **experts}, dtype, device)
         self.share_vision = not any(adapter_touches_vision(p) for p in [router, *experts.values()])
         self.letter_ids = letter_token_ids(self.processor, spec.letters)
-        self._prefix: tuple[torch.Tensor, object] | None = None
+        self._prefix: RouterPrefix | None = None
 
     def _use(self, adapter: str) -> None:
         """Activate an adapter; peft's switch walks every module, so only when it changes."""
@@ -110,30 +129,53 @@ class TwoStage:
         fresh = output[:, inputs["input_ids"].shape[1] :]
         return [t.strip() for t in self.processor.batch_decode(fresh, skip_special_tokens=True)]
 
-    def _router_prefix(self, encoded) -> int:
-        """Run the prompt part shared by every input (the expert list) once, keep its cache."""
-        image_id = self.model.get_base_model().config.image_token_id
-        length = int((encoded["input_ids"][0] == image_id).nonzero()[0])
-        prefix = encoded["input_ids"][:1, :length]
-        if self._prefix is None or not torch.equal(self._prefix[0], prefix):
-            cache = self.model(input_ids=prefix, use_cache=True).past_key_values
-            self._prefix = (prefix, cache)
-        if not torch.equal(
-            encoded["input_ids"][:, :length], prefix.expand(len(encoded["input_ids"]), -1)
-        ):
+    def _router_prefix(self, splits: list[tuple[str, str]], first: Sample) -> RouterPrefix:
+        """The prompt part every router input shares (the expert list), run once; its cache is
+        kept while the pool and template stay the same."""
+        if len({before for before, _ in splits}) != 1:
             raise ValueError("router prompts do not share their expert list: check the template")
-        return length
+        text = splits[0][0]
+        if self._prefix is None or self._prefix.text != text:
+            ids = encode_prompts(self.processor, [first])["input_ids"][0].to(self.model.device)
+            image_id = self.model.get_base_model().config.image_token_id
+            length = int((ids == image_id).nonzero()[0])
+            image_tokens = int((ids == image_id).sum())
+            rest = encode_continuations(self.processor, [splits[0][1]], [first.image], image_tokens)
+            cache = self.model(input_ids=ids[None, :length], use_cache=True).past_key_values
+            self._prefix = RouterPrefix(
+                text=text,
+                length=length,
+                cache=cache,
+                image_tokens=image_tokens,
+                split_exact=torch.equal(rest["input_ids"][0].to(ids.device), ids[length:]),
+            )
+        return self._prefix
 
-    def _constrained(self, encoded, states: torch.Tensor | None) -> list[str]:
-        """Right-padded prompts continue the cached prefix; each row's next token is scored."""
-        self._use(ROUTER)
-        length = self._router_prefix(encoded)
+    def _encode_rests(
+        self, prompts: list[Sample], splits: list[tuple[str, str]], prefix: RouterPrefix
+    ) -> dict:
+        """The router prompts from the image on, right-padded; the shared prefix is tokenized
+        once, unless this tokenizer reads the rest differently alone (then the whole prompts are
+        encoded and cut)."""
+        if prefix.split_exact:
+            rests = [rest for _, rest in splits]
+            images = [p.image for p in prompts]
+            return encode_continuations(self.processor, rests, images, prefix.image_tokens)
+        encoded = encode_prompts(self.processor, prompts, padding_side="right")
+        for key in ("input_ids", "attention_mask"):
+            encoded[key] = encoded[key][:, prefix.length :]
+        return encoded
+
+    def _constrained(self, encoded, states: torch.Tensor | None, prefix: RouterPrefix) -> list[str]:
+        """The right-padded rests continue the cached prefix; each row's next token is scored."""
         inputs = self._image_inputs(encoded, states)
-        inputs["input_ids"] = inputs["input_ids"][:, length:]
-        cache = copy.deepcopy(self._prefix[1])
-        cache.batch_repeat_interleave(len(inputs["input_ids"]))
+        rows = len(inputs["input_ids"])
+        shared = inputs["attention_mask"].new_ones(rows, prefix.length)
+        inputs["attention_mask"] = torch.cat([shared, inputs["attention_mask"]], dim=1)
+        cache = copy.deepcopy(prefix.cache)
+        cache.batch_repeat_interleave(rows)
         inputs["past_key_values"] = cache
-        last = encoded["attention_mask"][:, length:].sum(dim=1) - 1
+        last = encoded["attention_mask"].sum(dim=1) - 1
         return constrained_letters(self.model, inputs, last, self.letter_ids, self.spec.letters)
 
     @torch.inference_mode()
@@ -143,13 +185,18 @@ class TwoStage:
         """Routes a batch; also returns the images' vision features (when shared) and how many
         tokens an image takes in a prompt."""
         prompts = [self.spec.sample(s.image, s.question) for s in samples]
-        side = "right" if self.decoding == "constrained" else "left"
-        encoded = encode_prompts(self.processor, prompts, padding_side=side).to(self.model.device)
+        self._use(ROUTER)
+        if self.decoding == "constrained":
+            splits = [split_at_image(self.processor, p) for p in prompts]
+            prefix = self._router_prefix(splits, prompts[0])
+            encoded = self._encode_rests(prompts, splits, prefix)
+        else:
+            encoded = encode_prompts(self.processor, prompts)
+        encoded = {key: value.to(self.model.device) for key, value in encoded.items()}
         states = self._vision_states(encoded["pixel_values"]) if self.share_vision else None
         if self.decoding == "constrained":
-            outputs = letters = self._constrained(encoded, states)
+            outputs = letters = self._constrained(encoded, states, prefix)
         else:
-            self._use(ROUTER)
             outputs = self._generate(self._image_inputs(encoded, states))
             letters = [decode_official(text, self.spec.letters, self.rng) for text in outputs]
         routed = [

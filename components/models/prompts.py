@@ -50,19 +50,53 @@ def encode_prompts(
     )
 
 
+def _expanded_tokens(
+    processor: ProcessorMixin,
+    texts: Sequence[str],
+    image_tokens: int,
+    padding_side: str,
+    add_special_tokens: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Tokenized prompt texts, each image placeholder expanded to `image_tokens` tokens as the
+    processor would expand it."""
+    tokenizer = processor.tokenizer
+    tokenizer.padding_side = padding_side
+    mark = processor.image_token
+    return tokenizer(
+        [text.replace(mark, mark * image_tokens) for text in texts],
+        return_tensors="pt",
+        padding=True,
+        add_special_tokens=add_special_tokens,
+    )
+
+
 def encode_prompt_text(
     processor: ProcessorMixin, samples: Sequence[Sample], image_tokens: int
 ) -> dict[str, torch.Tensor]:
-    """Left-padded prompts without pixels, for images whose features are already computed: the
-    image placeholder is expanded to `image_tokens` tokens, as the processor would."""
-    tokenizer = processor.tokenizer
-    tokenizer.padding_side = "left"
-    mark = processor.image_token
-    texts = [
-        prompt_text(processor, s.question, s.context).replace(mark, mark * image_tokens)
-        for s in samples
-    ]
-    return tokenizer(texts, return_tensors="pt", padding=True)
+    """Left-padded prompts without pixels, for images whose features are already computed."""
+    texts = [prompt_text(processor, s.question, s.context) for s in samples]
+    return _expanded_tokens(processor, texts, image_tokens, "left")
+
+
+def split_at_image(processor: ProcessorMixin, sample: Sample) -> tuple[str, str]:
+    """A prompt's text before its image (what router prompts share: the expert list) and the
+    rest, from the image on."""
+    text = prompt_text(processor, sample.question, sample.context)
+    at = text.index(processor.image_token)
+    return text[:at], text[at:]
+
+
+def encode_continuations(
+    processor: ProcessorMixin,
+    rests: Sequence[str],
+    images: Sequence[Image.Image],
+    image_tokens: int,
+) -> dict[str, torch.Tensor]:
+    """Right-padded prompt texts that continue an already-encoded prefix (so no special tokens
+    are added), with their images' pixel values."""
+    encoded = _expanded_tokens(processor, rests, image_tokens, "right", add_special_tokens=False)
+    pixels = processor.image_processor([_rgb(image) for image in images], return_tensors="pt")
+    return {**encoded, "pixel_values": pixels["pixel_values"]}
 
 
 def encode_training(
