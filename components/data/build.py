@@ -70,7 +70,9 @@ class Manifest(BaseModel):
 
 def read_manifest(folder: Path) -> Manifest | None:
     path = folder / MANIFEST_FILE
-    return Manifest.model_validate_json(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return (
+        Manifest.model_validate_json(path.read_text(encoding="utf-8")) if path.is_file() else None
+    )
 
 
 def _train_rows(folder: Path, records: list[TrainRecord]) -> Iterator[dict[str, Any]]:
@@ -105,9 +107,7 @@ def _rows(kind: str, folder: Path, records: list) -> Iterator[dict[str, Any]]:
     yield from (_train_rows if kind == "train" else _test_rows)(folder, records)
 
 
-def _write_split(
-    kind: str, folder: Path, records: list, features: Features, target: Path
-) -> None:
+def _write_split(kind: str, folder: Path, records: list, features: Features, target: Path) -> None:
     """Stream records through an on-disk Arrow cache (real splits outgrow memory) to Parquet."""
     with tempfile.TemporaryDirectory(dir=target.parent) as cache:
         dataset = Dataset.from_generator(

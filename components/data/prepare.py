@@ -62,8 +62,13 @@ def build_staged(
     existing = read_manifest(target)
     if existing is not None and track and existing.track and existing.track != track:
         raise SourceValidationError(
-            [Problem(target / MANIFEST_FILE, f"benchmark {benchmark!r} is the {existing.track} "
-                     f"track; this source is the {track} track")]
+            [
+                Problem(
+                    target / MANIFEST_FILE,
+                    f"benchmark {benchmark!r} is the {existing.track} "
+                    f"track; this source is the {track} track",
+                )
+            ]
         )
     staging = _staging(settings, benchmark)
     shutil.rmtree(staging, ignore_errors=True)

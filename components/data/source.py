@@ -29,7 +29,9 @@ def _benchmark_file(root: Path) -> tuple[Track | None, list[TaskSpec]] | None:
         payload = json.loads(path.read_text(encoding="utf-8"))
         specs = [TaskSpec.model_validate(entry) for entry in payload.get("tasks", [])]
     except (json.JSONDecodeError, UnicodeDecodeError, ValidationError, AttributeError) as error:
-        raise SourceValidationError([Problem(path, f"not a valid benchmark file: {error}")]) from None
+        raise SourceValidationError(
+            [Problem(path, f"not a valid benchmark file: {error}")]
+        ) from None
     return payload.get("track"), specs
 
 
@@ -41,7 +43,9 @@ def _task_folders(root: Path) -> list[str]:
     )
 
 
-def plan_source(root: Path, track: Track | None = None, tasks: list[str] | None = None) -> SourcePlan:
+def plan_source(
+    root: Path, track: Track | None = None, tasks: list[str] | None = None
+) -> SourcePlan:
     """Tasks come from `tasks`, else benchmark.json's order, else the track's order, else the
     folders found. Specs come from benchmark.json, else the built-in MLLM-CL tasks."""
     root = root.resolve()
@@ -72,7 +76,9 @@ def plan_source(root: Path, track: Track | None = None, tasks: list[str] | None 
         if name not in found
     ]
     problems += [
-        Problem(root / name, "unknown task: describe it in benchmark.json (track, scorer, description)")
+        Problem(
+            root / name, "unknown task: describe it in benchmark.json (track, scorer, description)"
+        )
         for name in names
         if name in found and name not in specs
     ]

@@ -138,7 +138,8 @@ class _Checker:
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
             return f"{rel!r} is not a readable image: {error}"
         if width * height > self.max_pixels:
-            return f"{rel!r} is a decompression bomb: {width}x{height} exceeds {self.max_pixels} pixels"
+            size = f"{width}x{height}"
+            return f"{rel!r} is a decompression bomb: {size} exceeds {self.max_pixels} pixels"
         return None
 
 
@@ -209,8 +210,12 @@ def _test_records(check: _Checker, file: Path) -> list[TestRecord] | None:
         text = check.text(file, raw, ident, "text")
         answer = raw.get("answer")
         answers = answer if isinstance(answer, list) else [answer]
-        if not answers or not all(isinstance(a, str | int | float) and str(a).strip() for a in answers):
-            check.add(file, "missing answer (a text, or a non-empty list of texts)", ident, "answer")
+        if not answers or not all(
+            isinstance(a, str | int | float) and str(a).strip() for a in answers
+        ):
+            check.add(
+                file, "missing answer (a text, or a non-empty list of texts)", ident, "answer"
+            )
             continue
         if image is None or text is None:
             continue
@@ -243,7 +248,11 @@ def validate_task(
         picked = sorted(rng.sample(range(len(train)), min(replay_per_task, len(train))))
         router, router_source = [train[i] for i in picked], "sampled from train"
     task = ValidatedTask(
-        spec=spec, folder=folder.resolve(), train=train, test=test, router=router,
+        spec=spec,
+        folder=folder.resolve(),
+        train=train,
+        test=test,
+        router=router,
         router_source=router_source,
     )
     return task, []

@@ -29,7 +29,9 @@ def _text_style(rng: random.Random, split: Split) -> tuple[FontKind, RGB, RGB]:
     return "bitmap", jitter(rng, (250, 230, 120), 5), jitter(rng, (40, 40, 90), 15)
 
 
-def _render(rng: random.Random, split: Split, text: str, height: int = 22, tilt: float = 0) -> Image.Image:
+def _render(
+    rng: random.Random, split: Split, text: str, height: int = 22, tilt: float = 0
+) -> Image.Image:
     kind, fg, bg = _text_style(rng, split)
     canvas, _ = blank(bg)
     piece = text_image(text, kind, height, fg, bg)
@@ -75,10 +77,20 @@ def make_ocr(rng: random.Random, split: Split) -> Item:
         return Item(image, "what is written in the image?", [word, word.capitalize()], extra)
     if category == "Digit String Recognition":
         digits = str(rng.randint(10, 99))
-        return Item(_render(rng, split, digits, tilt=tilt), "what is the number in the image?", [digits], extra)
+        return Item(
+            _render(rng, split, digits, tilt=tilt),
+            "what is the number in the image?",
+            [digits],
+            extra,
+        )
     if category == "Non-Semantic Text Recognition":
         letters = "".join(rng.choice(LETTERS) for _ in range(2))
-        return Item(_render(rng, split, letters, tilt=tilt), "what are the letters in the image?", [letters], extra)
+        return Item(
+            _render(rng, split, letters, tilt=tilt),
+            "what are the letters in the image?",
+            [letters],
+            extra,
+        )
     expression = f"{rng.randint(1, 9)}+{rng.randint(1, 9)}"
     image = _handwritten(rng, split, expression)
     return Item(image, "what is the expression in the image?", [expression], extra)
@@ -150,7 +162,9 @@ def make_vp(rng: random.Random, split: Split) -> Item:
             "Is the red object to the left or to the right of the blue object? "
             + options_text(options, "paren")
         )
-        return Item(image, question, f"({'AB'[options.index(truth)]})", {"type": "2D", "task": "Relation"})
+        return Item(
+            image, question, f"({'AB'[options.index(truth)]})", {"type": "2D", "task": "Relation"}
+        )
     red_near = rng.random() < 0.5
     near, far = (red, blue) if red_near else (blue, red)
     x_far, x_near = (6, 30) if rng.random() < 0.5 else (38, 4)

@@ -28,7 +28,9 @@ class Item:
     image_prefix: str = ""
 
 
-def blank(color: RGB, width: int = SIZE, height: int = SIZE) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+def blank(
+    color: RGB, width: int = SIZE, height: int = SIZE
+) -> tuple[Image.Image, ImageDraw.ImageDraw]:
     image = Image.new("RGB", (width, height), color)
     return image, ImageDraw.Draw(image)
 

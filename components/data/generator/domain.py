@@ -54,7 +54,9 @@ def make_rs(rng: random.Random, split: Split) -> Item:
         draw.ellipse([x, y, x + 26, y + 20], fill=jitter(rng, (40, 90, 200), 10))
     for col, row in distinct_cells(rng, buildings):
         x, y = col * 16 + 2 + rng.randint(-1, 1), row * 16 + 2 + rng.randint(-1, 1)
-        draw.rectangle([x, y, x + 11, y + 11], fill=jitter(rng, (225, 30, 30), 8), outline=(60, 0, 0))
+        draw.rectangle(
+            [x, y, x + 11, y + 11], fill=jitter(rng, (225, 30, 30), 8), outline=(60, 0, 0)
+        )
     kind = rng.choice(["count", "water", "land"])
     if kind == "count":
         return Item(image, "How many buildings are in the image?", str(buildings))
@@ -159,7 +161,8 @@ def make_ad(rng: random.Random, split: Split) -> Item:
         return Item(mosaic, question, "ABCD"[action])
     if kind == "pedestrian":
         question = (
-            "Where is the pedestrian? Answer as <camera,x,y> in the coordinates of that camera view."
+            "Where is the pedestrian? "
+            "Answer as <camera,x,y> in the coordinates of that camera view."
         )
         return Item(mosaic, question, f"<{CAMERAS[pedestrian_view]},{pedestrian_x},20>")
     return Item(mosaic, "Is there a vehicle behind the ego car?", "yes" if car_behind else "no")
@@ -176,7 +179,11 @@ def _life_stage(rng: random.Random, stage: int) -> Image.Image:
     cx, cy = 32 + rng.randint(-4, 4), 32 + rng.randint(-4, 4)
     if stage == 0:
         for dx, dy in ((-6, -4), (5, -5), (0, 5), (-7, 7), (7, 6)):
-            draw.ellipse([cx + dx - 4, cy + dy - 5, cx + dx + 4, cy + dy + 5], fill=(250, 250, 200), outline=(120, 120, 60))
+            draw.ellipse(
+                [cx + dx - 4, cy + dy - 5, cx + dx + 4, cy + dy + 5],
+                fill=(250, 250, 200),
+                outline=(120, 120, 60),
+            )
     elif stage == 1:
         for i in range(6):
             x = cx - 20 + i * 8
@@ -214,8 +221,14 @@ def _map(rng: random.Random, high: set[int]) -> Image.Image:
     image, draw = blank((255, 255, 255))
     for index in range(9):
         col, row = index % 3, index // 3
-        shade = jitter(rng, (20, 60, 140), 10) if index in high else jitter(rng, (190, 210, 235), 10)
-        draw.rectangle([2 + col * 20, 2 + row * 20, 20 + col * 20, 20 + row * 20], fill=shade, outline=(90, 90, 90))
+        shade = (
+            jitter(rng, (20, 60, 140), 10) if index in high else jitter(rng, (190, 210, 235), 10)
+        )
+        draw.rectangle(
+            [2 + col * 20, 2 + row * 20, 20 + col * 20, 20 + row * 20],
+            fill=shade,
+            outline=(90, 90, 90),
+        )
     return image
 
 
@@ -239,7 +252,9 @@ def make_sci(rng: random.Random, split: Split) -> Item:
     image = _map(rng, high)
     if kind == "map_states":
         answer = ", ".join(STATES[i] for i in sorted(high))
-        return Item(image, "Which states have the highest value in the map?", answer, image_prefix="MapQA")
+        return Item(
+            image, "Which states have the highest value in the map?", answer, image_prefix="MapQA"
+        )
     state = rng.randrange(9) if rng.random() < 0.5 else rng.choice(sorted(high))
     question = f"Does {STATES[state]} have the highest value in the map? Answer yes or no."
     return Item(image, question, "yes" if state in high else "no", image_prefix="MapQA")

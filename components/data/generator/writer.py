@@ -112,7 +112,9 @@ def write_task(folder: Path, task: str, size: PresetSize, seed: int, replay: int
                 **item.extra,
             }
         )
-    chosen = sorted(split_rng(seed, task, "replay").sample(range(len(train)), min(replay, len(train))))
+    chosen = sorted(
+        split_rng(seed, task, "replay").sample(range(len(train)), min(replay, len(train)))
+    )
     _write_json(folder / TRAIN_FILE, train)
     _write_json(folder / TEST_FILE, test)
     _write_json(folder / REPLAY_FILE, [train[i] for i in chosen])
@@ -163,4 +165,6 @@ def generate_benchmark(
     )
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
-    return GeneratedBenchmark(root=out, track=track, tasks=tasks, seed=seed, preset=preset, counts=counts)
+    return GeneratedBenchmark(
+        root=out, track=track, tasks=tasks, seed=seed, preset=preset, counts=counts
+    )
