@@ -1,0 +1,24 @@
+"""The benchmark scripts still run (at toy sizes; their figures are in benchmarks/results/)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, f"benchmarks/{script}", *args]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_vision_learnability_trains_the_tower_and_the_cnn():
+    toy = ["--items", "30", "--steps", "3", "--test-items", "30"]
+    done = _run("vision_learnability.py", "--task", "Fin", "--ask", "trend", *toy)
+    assert done.returncode == 0, done.stderr
+    assert "tiny tower" in done.stdout and "small CNN" in done.stdout
+    refused = _run("vision_learnability.py", "--task", "Fin", "--ask", "nuclei", "--items", "5")
+    assert refused.returncode == 2
+    assert "no Fin question contains 'nuclei'" in refused.stderr
