@@ -21,7 +21,7 @@ from rich.table import Table
 from transformers import CLIPVisionModel
 
 from components.data.generator.canvas import Split
-from components.data.generator.writer import MAKERS, split_rng
+from components.data.generator.writer import MAKERS, first_answer, split_rng
 from components.models.config import TinyBaseConfig
 from components.models.tiny import build_image_processor, vision_config
 
@@ -35,7 +35,7 @@ def labelled_items(task: str, split: Split, ask: str, items: int) -> list[tuple[
     for _ in range(items):
         item = make(rng, split)
         if ask in item.question:
-            kept.append((item.image, str(item.answer)))
+            kept.append((item.image, first_answer(item.answer)))  # what experts train on
     return kept
 
 

@@ -74,7 +74,7 @@ def _write_json(path: Path, payload: Any) -> None:
     path.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _first_answer(answer: str | list[str]) -> str:
+def first_answer(answer: str | list[str]) -> str:
     return answer[0] if isinstance(answer, list) else answer
 
 
@@ -94,7 +94,7 @@ def write_task(folder: Path, task: str, size: PresetSize, seed: int, replay: int
                 "image": name,
                 "conversations": [
                     {"from": "human", "value": f"{IMAGE_TOKEN}\n{item.question}"},
-                    {"from": "gpt", "value": _first_answer(item.answer)},
+                    {"from": "gpt", "value": first_answer(item.answer)},
                 ],
             }
         )
