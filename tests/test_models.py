@@ -287,13 +287,9 @@ def test_router_rows_continue_the_expert_list_tokenized_once(
 ):
     experts, router, spec = two_experts_and_router
     bundle = TwoStage(tiny_base.ref.name_or_path, router, experts, spec)
-    samples = [
-        sample
-        for task in ("RS", "Fin")
-        for sample in evaluation_samples(load_split(micro_home / "data", "micro", task, "test"))[0][
-            :3
-        ]
-    ]
+    rs, _ = evaluation_samples(load_split(micro_home / "data", "micro", "RS", "test"))
+    fin, _ = evaluation_samples(load_split(micro_home / "data", "micro", "Fin", "test"))
+    samples = rs[:3] + fin[:3]
     prompts = [spec.sample(s.image, s.question) for s in samples]
     splits = [split_at_image(bundle.processor, p) for p in prompts]
     prefix = bundle._router_prefix(splits, prompts[0])
