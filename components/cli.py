@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,21 +18,44 @@ from components.data.problems import SourceValidationError
 from components.data.tasks import TRACK_ORDER
 from components.evaluation.predictions import read_annotations, read_predictions
 from components.evaluation.scorers import RULES, ScoringError, score
-from components.loop_cli import arrive, benchmark, retrain, run_and_print_benchmark, serve
+from components.loop_cli import (
+    arrive,
+    benchmark,
+    refusing_when_busy,
+    retrain,
+    run_and_print_benchmark,
+    serve,
+)
 from components.review_cli import review_app
 from components.settings import get_settings
 
-# No analytics or telemetry calls from a machine that may have no network.
+# No analytics or telemetry calls from a machine that may have no network; a temporary Prefect
+# server gets time to start on a busy laptop (Prefect's default, 20 s, is short on 2 cores).
 for _name, _value in {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DVC_NO_ANALYTICS": "1",
     "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }.items():
     os.environ.setdefault(_name, _value)
 
 app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
+
+
+@app.callback()
+def main() -> None:
+    """The `mllmcl` command."""
+
+    # `kill` and a closed terminal end the command as Ctrl-C does: MLflow runs are ended as
+    # failed and the temporary Prefect server that a flow started here is stopped, not orphaned.
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, stop)
+
 
 app.add_typer(review_app, name="review")
 for _command in (arrive, retrain, benchmark, serve):
@@ -68,7 +92,8 @@ def run_prepare(source: Path, benchmark: str, track: str | None, tasks: list[str
     from flows.prepare import prepare_data  # Prefect is imported only by commands that run flows
 
     try:
-        return prepare_data(source=source, benchmark=benchmark, track=track, tasks=tasks)
+        with refusing_when_busy():
+            return prepare_data(source=source, benchmark=benchmark, track=track, tasks=tasks)
     except SourceValidationError as error:
         errors.print(f"[red]{len(error.problems)} problem(s) in {source}; nothing was written:[/]")
         for problem in error.problems:

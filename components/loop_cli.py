@@ -4,7 +4,8 @@ from the command line. Flows are imported by the commands that run them."""
 from __future__ import annotations
 
 import os
-import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -14,12 +15,24 @@ from rich.console import Console
 from components.data.generator.writer import generate_benchmark
 from components.data.tasks import TRACK_ORDER
 from components.evaluation.report import BenchmarkResults, comparison_table
+from components.locking import Busy
 from components.registry.models import bundle_model_name
 from components.registry.promotion import CHAMPION
 from components.settings import get_settings
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
+BUSY_EXIT = 3
+
+
+@contextmanager
+def refusing_when_busy() -> Iterator[None]:
+    """Another run of the benchmark held it past the lock timeout: say so, exit 3."""
+    try:
+        yield
+    except Busy as error:
+        errors.print(f"[red]{error}[/]")
+        raise typer.Exit(BUSY_EXIT) from None
 
 
 def arrive(
@@ -40,7 +53,8 @@ def arrive(
         return
     from flows.continual import on_task_arrival
 
-    promotion = on_task_arrival(task, source.resolve(), benchmark)
+    with refusing_when_busy():
+        promotion = on_task_arrival(task, source.resolve(), benchmark)
     _print_promotion(promotion)
 
 
@@ -51,7 +65,8 @@ def retrain(
     """Re-prepare the sources, retrain what changed, evaluate, gate and promote."""
     from flows.continual import scheduled_retrain
 
-    _print_promotion(scheduled_retrain(benchmark, source))
+    with refusing_when_busy():
+        _print_promotion(scheduled_retrain(benchmark, source))
 
 
 def _print_promotion(promotion) -> None:
@@ -70,7 +85,8 @@ def run_and_print_benchmark(track: str, methods: list[str], preset: str | None) 
     source = settings.sources_dir / track
     if preset is not None:
         generate_benchmark(track, source, preset=preset, replay=settings.replay_per_task)  # type: ignore[arg-type]
-    results: BenchmarkResults = run_benchmark(track, methods, source)
+    with refusing_when_busy():
+        results: BenchmarkResults = run_benchmark(track, methods, source)
     console.print(f"\n{comparison_table(results)}\n")
     console.print(
         f"Report: {settings.reports_dir / 'latest' / 'report.md'} (results.json and plots beside)\n"
@@ -102,20 +118,29 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 5001,
 ) -> None:
-    """Serve the bundle over HTTP with `mlflow models serve` (POST /invocations with a
-    dataframe of image and question)."""
+    """Serve the bundle over HTTP (MLflow's scoring protocol: POST /invocations with a dataframe
+    of image and question). Requests are untrusted: see the MLLMCL_SERVE__* limits."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from components.registry.tracking import configure_tracking
+    from components.serving.app import run_server
+
     settings = get_settings()
-    reference = version or f"@{alias}"
-    separator = "/" if version else ""
+    configure_tracking(settings)
+    separator, reference = ("/", version) if version else ("@", alias)
     uri = f"models:/{bundle_model_name(benchmark)}{separator}{reference}"
-    scripts = Path(sys.executable).parent  # mlflow runs uvicorn from there: put it on PATH
-    mlflow = str(scripts / "mlflow")
-    environment = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri,
-        "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    command = [mlflow, "models", "serve", "-m", uri, "--env-manager", "local"]
-    command += ["-h", host, "-p", str(port)]
+    # The served model reads its limits from the environment: export the resolved settings.
+    for key, value in settings.serve.model_dump(exclude_none=True).items():
+        os.environ[f"MLLMCL_SERVE__{key.upper()}"] = str(value)
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except MlflowException as error:
+        errors.print(f"[red]cannot load {uri}[/]: {error.message}")
+        raise typer.Exit(2) from None
     console.print(f"serving {uri} on http://{host}:{port}/invocations", highlight=False)
-    os.execve(mlflow, command, environment)
+    try:
+        run_server(model, settings.serve, host, port)
+    except ValueError as error:
+        errors.print(f"[red]cannot serve {uri}[/]: {error}")
+        raise typer.Exit(2) from None

@@ -12,7 +12,15 @@ from rich.console import Console
 from rich.table import Table
 
 from components.registry.models import bundle_model_name
-from components.registry.promotion import GATE_TAG, VERDICT_TAG, approve, candidates, reject
+from components.registry.promotion import (
+    GATE_TAG,
+    HISTORY_TAG,
+    VERDICT_TAG,
+    approve,
+    candidates,
+    history,
+    reject,
+)
 from components.registry.tracking import configure_tracking
 from components.settings import get_settings
 
@@ -83,8 +91,11 @@ def show(version: str, benchmark: BenchmarkOption = "domain") -> None:
     aliases = ", ".join(_aliases_by_version(name).get(version, [])) or "none"
     console.print(f"{name} v{version} (aliases: {aliases})\n\n{found.description}\n")
     for key, value in sorted(found.tags.items()):
-        if not key.startswith("gate_json."):
+        if not key.startswith(("gate_json.", HISTORY_TAG)):
             console.print(f"  {key}: {value}")
+    console.print("verdicts, oldest first:")
+    for entry in history(found):
+        console.print(f"  {entry}")
 
 
 @review_app.command("approve")
@@ -92,12 +103,16 @@ def approve_version(
     version: str,
     benchmark: BenchmarkOption = "domain",
     reviewer: Annotated[str | None, typer.Option(help="who approves")] = None,
+    reason: Annotated[str, typer.Option(help="why (required with --force)")] = "",
+    force: Annotated[
+        bool, typer.Option(help="promote a version that failed its gates or was rejected")
+    ] = False,
 ) -> None:
     """Make VERSION the champion (the old champion keeps previous-champion)."""
     name = _name(benchmark)
     try:
-        approve(name, version, reviewer or getpass.getuser())
-    except MlflowException as error:
+        approve(name, version, reviewer or getpass.getuser(), reason, force)
+    except (MlflowException, ValueError) as error:
         _fail(error)
     console.print(f"{name} v{version} is the champion")
 

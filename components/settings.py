@@ -17,6 +17,7 @@ from pydantic_settings import (
 
 from components.models.config import DEFAULT_TEMPLATE, Decoding, PresetName, TinyBaseConfig
 from components.registry.gates import GateThresholds
+from components.serving.limits import ServingLimits
 
 HOME_MARKER = "prefect.yaml"
 CONFIG_FILE_NAME = "mllmcl.yaml"
@@ -91,6 +92,12 @@ class Settings(BaseSettings):
     seed: int = Field(0, description="seed for every sampled choice")
     max_image_pixels: int = Field(
         89_478_485, ge=1, description="images larger than this are rejected (decompression bombs)"
+    )
+    lock_timeout_s: float = Field(
+        3600.0, ge=0, description="how long a run waits for another run of its benchmark"
+    )
+    serve: ServingLimits = Field(
+        default_factory=ServingLimits, description="limits on the requests of a served bundle"
     )
 
     @model_validator(mode="after")

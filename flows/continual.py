@@ -15,7 +15,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.context import TaskRunContext
 from pydantic import BaseModel
 
@@ -33,6 +33,7 @@ from components.jobs.baselines import (
 from components.jobs.evaluation import run_evaluation_job
 from components.jobs.promotion import Promotion, run_promotion_job
 from components.jobs.report import publish_report
+from components.locking import benchmark_lock
 from components.models.base import BaseRef
 from components.registry.adapters import AdapterRecord
 from components.registry.models import pipeline_run
@@ -178,9 +179,17 @@ def learn_task(
     return LearnedStep(experts=experts, router=router, evaluation=evaluation, promotion=promotion)
 
 
+def _exclusive(benchmark: str, what: str):
+    """One run at a time changes a benchmark; a second one waits, saying for whom."""
+    return benchmark_lock(get_settings(), benchmark, what, get_run_logger().warning)
+
+
 @flow(name="task-arrival")
 def on_task_arrival(task: str, source: Path, benchmark: str = "domain") -> Promotion:
-    with pipeline_run(benchmark_experiment(benchmark), f"arrival-{task}", get_settings()) as run:
+    with (
+        _exclusive(benchmark, f"the arrival of {task}"),
+        pipeline_run(benchmark_experiment(benchmark), f"arrival-{task}", get_settings()) as run,
+    ):
         prepare_data(Path(source), benchmark, tasks=[task])
         seen = prepared_tasks(benchmark, None)  # every task that has arrived, in arrival order
         return learn_task(benchmark, task, seen, seen, run).promotion
@@ -189,7 +198,10 @@ def on_task_arrival(task: str, source: Path, benchmark: str = "domain") -> Promo
 @flow(name="scheduled-retrain")
 def scheduled_retrain(benchmark: str = "domain", source: Path | None = None) -> Promotion:
     settings = get_settings()
-    with pipeline_run(benchmark_experiment(benchmark), "scheduled-retrain", settings) as run:
+    with (
+        _exclusive(benchmark, "a scheduled retrain"),
+        pipeline_run(benchmark_experiment(benchmark), "scheduled-retrain", settings) as run,
+    ):
         seen = prepared_tasks(benchmark, None)  # the tasks that have arrived, none beyond
         prepare_data(Path(source or settings.sources_dir / benchmark), benchmark, tasks=seen)
         return learn_task(benchmark, None, seen, seen, run).promotion
@@ -211,7 +223,10 @@ def run_benchmark(
         raise ValueError(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
     settings = get_settings()
     timings: dict[str, float] = {}
-    with pipeline_run(benchmark_experiment(track), f"benchmark-{track}", settings) as run:
+    with (
+        _exclusive(track, "a benchmark run"),
+        pipeline_run(benchmark_experiment(track), f"benchmark-{track}", settings) as run,
+    ):
         with stage(timings, "prepare and base"):
             prepare_data(Path(source or settings.sources_dir / track), track, track, tasks)
             tasks = prepared_tasks(track, tasks)

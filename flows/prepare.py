@@ -17,6 +17,7 @@ from components.data.source import SourcePlan, fingerprint_source, plan_source
 from components.data.tasks import Track
 from components.data.validation import ValidatedTask, validate_source
 from components.data.versioning import push_data
+from components.locking import benchmark_lock, data_lock
 from components.registry.tracking import log_data_preparation
 from components.settings import get_settings
 
@@ -70,7 +71,8 @@ def version(staged: StagedData) -> PreparedData:
 @task(name="push-data", retries=3, retry_delay_seconds=[2, 10, 30])
 def push(prepared: PreparedData) -> int:
     settings = get_settings()
-    return push_data(settings.home, settings.data_dir, settings.dvc_remote)
+    with data_lock(settings, f"pushing {prepared.benchmark}"):
+        return push_data(settings.home, settings.data_dir, settings.dvc_remote)
 
 
 @task(name="log-data-version", retries=3, retry_delay_seconds=[2, 10, 30])
@@ -85,13 +87,14 @@ def prepare_data(
     track: Track | None = None,
     tasks: list[str] | None = None,
 ) -> dict[str, Any]:
-    plan = find_tasks(source, track, tasks)
-    fingerprints = fingerprint(plan)
-    validated = validate(plan, fingerprints)
-    staged = build(validated, fingerprints, benchmark, plan.track)
-    prepared = version(staged)
-    push(prepared)
-    run_id = log(prepared, plan.root)
+    with benchmark_lock(get_settings(), benchmark, "prepare-data", get_run_logger().warning):
+        plan = find_tasks(source, track, tasks)
+        fingerprints = fingerprint(plan)
+        validated = validate(plan, fingerprints)
+        staged = build(validated, fingerprints, benchmark, plan.track)
+        prepared = version(staged)
+        push(prepared)
+        run_id = log(prepared, plan.root)
     get_run_logger().info(
         "data version %s (built: %s; MLflow run %s)",
         prepared.version,

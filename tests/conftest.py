@@ -88,3 +88,34 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory):
         tmp_path_factory.mktemp("models"), TinyBaseConfig(**MICRO_TINY), progress=False
     )
     return build
+
+
+@pytest.fixture(scope="session")
+def two_experts_and_router(tiny_base, micro_home, tmp_path_factory):
+    """RS and Fin experts and a router between them (visually distinct tasks: a planted case)."""
+    from components.data.build import load_split, read_manifest
+    from components.models.adapters import train_adapter
+    from components.models.config import ROUTER_PRESETS, TrainSettings
+    from components.models.router import router_spec, routing_samples
+    from components.models.samples import training_samples
+    from tests.helpers import train_micro_expert
+
+    root = tmp_path_factory.mktemp("adapters")
+    experts = {
+        task: train_micro_expert(micro_home, task, tiny_base, root / task).folder
+        for task in ("RS", "Fin")
+    }
+    manifest = read_manifest(micro_home / "data" / "micro")
+    spec = router_spec([manifest.task("RS").spec, manifest.task("Fin").spec])
+    replay = {
+        t: training_samples(load_split(micro_home / "data", "micro", t, "router")) for t in experts
+    }
+    train = TrainSettings(epochs=8, learning_rate=3e-3, batch_size=8, warmup_ratio=0.05)
+    router = train_adapter(
+        tiny_base.ref.name_or_path,
+        routing_samples(spec, replay),
+        ROUTER_PRESETS["cpu"].model_copy(update={"train": train}),
+        root / "router",
+        progress=False,
+    )
+    return experts, router.folder, spec

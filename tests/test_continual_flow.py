@@ -26,6 +26,7 @@ pytestmark = pytest.mark.integration
 
 LENIENT_GATES = {
     "NEW_TASK_FLOOR": "0",
+    "NEW_TASK_MARGIN": "-100",
     "ROUTER_FLOOR": "0",
     "OLD_TASK_TOLERANCE": "100",
     "BWT_FLOOR": "-100",
@@ -111,9 +112,22 @@ def test_arrivals_gate_promote_resume_and_review(
     assert "challenger" in listed.output and "FAIL" in listed.output
     shown = runner.invoke(app, ["review", "show", "3", "--benchmark", "domain"])
     assert shown.exit_code == 0 and "new_task" in shown.output
-    approved = runner.invoke(app, ["review", "approve", "3", "--benchmark", "domain"])
+    refused = runner.invoke(app, ["review", "approve", "3", "--benchmark", "domain"])
+    assert refused.exit_code == 2 and "failed its gates" in refused.output
+    assert _aliases(client, bundle)["champion"] == "2"
+    forced = ["--force", "--reason", "AD matters more than its floor", "--reviewer", "ana"]
+    approved = runner.invoke(app, ["review", "approve", "3", "--benchmark", "domain", *forced])
     assert approved.exit_code == 0, approved.output
     assert _aliases(client, bundle) == {"champion": "3", "previous-champion": "2"}
+    history = [client.get_model_version(bundle, "3").tags[f"verdict.{n}"] for n in (1, 2)]
+    assert (
+        history[0].startswith("challenger by the gates") and "gates failed: new_task" in history[0]
+    )
+    assert (
+        history[1].startswith("approved by ana")
+        and "forced over: it failed its gates" in history[1]
+    )
+    assert client.get_model_version(bundle, "3").tags["gates_passed"] == "false"  # kept
     rejected = runner.invoke(app, ["review", "reject", "3", "--benchmark", "domain"])
     assert rejected.exit_code != 0 and "champion" in rejected.output
 
@@ -164,16 +178,14 @@ def test_benchmark_run_builds_the_matrix_and_the_report(prefect_server, loop_hom
 
     # The champion bundle served over HTTP answers as the registered model does in-process.
     rows = []
-    for task, encode in (("RS", "path"), ("Fin", "base64")):
+    for task, encode in (("RS", "data-uri"), ("Fin", "base64")):
         item = load_split(settings.data_dir, "domain", task, "test")[0]
-        if encode == "path":
-            path = Path(settings.home) / f"{task}.png"
-            item["image"].save(path)
-            rows.append([str(path), item["text"]])
-        else:
-            buffer = io.BytesIO()
-            item["image"].save(buffer, format="PNG")
-            rows.append([base64.b64encode(buffer.getvalue()).decode(), item["text"]])
+        buffer = io.BytesIO()
+        item["image"].save(buffer, format="PNG")
+        encoded = base64.b64encode(buffer.getvalue()).decode()
+        rows.append(
+            [f"data:image/png;base64,{encoded}" if encode == "data-uri" else encoded, item["text"]]
+        )
     mlflow.set_tracking_uri(settings.resolved_tracking_uri)
     local = mlflow.pyfunc.load_model("models:/mllmcl-domain-bundle@champion")
     expected = local.predict(pd.DataFrame(rows, columns=["image", "question"]))

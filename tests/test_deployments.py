@@ -55,6 +55,7 @@ def test_an_arrival_event_runs_the_task_arrival_deployment(home, micro_domain, t
         **{f"MLLMCL_TINY__{k.upper()}": str(v) for k, v in MICRO_TINY.items()},
         "MLLMCL_GATES__ROUTER_FLOOR": "0",
         "MLLMCL_GATES__NEW_TASK_FLOOR": "0",
+        "MLLMCL_GATES__NEW_TASK_MARGIN": "-100",
     }
     prefect = str(BIN / "prefect")
     server = subprocess.Popen(

@@ -1,11 +1,8 @@
 """Gates, the benchmark report and the bundle's image decoding, as plain functions."""
 
-import base64
-import io
 import json
 
 import pytest
-from PIL import Image
 
 from components.evaluation.report import (
     BenchmarkResults,
@@ -13,7 +10,6 @@ from components.evaluation.report import (
     method_result,
     write_report,
 )
-from components.registry.bundle_pyfunc import decode_image
 from components.registry.gates import GateThresholds, learned_accuracies, run_gates
 
 THRESHOLDS = GateThresholds(new_task_floor=50, router_floor=90, old_task_tolerance=5, bwt_floor=-5)
@@ -32,32 +28,43 @@ def test_gates_pass_on_a_good_candidate():
             champion={"RS": 82},
             learned_before={"RS": 84},
             thresholds=THRESHOLDS,
+            zero_shot=20,
         )
     )
     assert all(g.passed for g in gates.values())
     assert gates["new_task"].value == 90
+    assert gates["new_task_gain"].value == 70  # 90 against the base's 20
     assert gates["old_tasks"].value == 2  # RS is 2 points below the champion
     assert gates["bwt"].value == -4  # RS: 80 now, 84 when learned
 
 
 @pytest.mark.parametrize(
-    ("accuracies", "router", "failing"),
+    ("accuracies", "router", "zero_shot", "failing"),
     [
-        ({"RS": 80, "Med": 40}, 97, "new_task"),
-        ({"RS": 80, "Med": 90}, 85, "router"),
-        ({"RS": 70, "Med": 90}, 97, "old_tasks"),
+        ({"RS": 80, "Med": 40}, 97, 20, "new_task"),
+        ({"RS": 80, "Med": 60}, 97, 55, "new_task_gain"),  # above the floor, barely above base
+        ({"RS": 80, "Med": 90}, 97, None, "new_task_gain"),  # the gain was not measured
+        ({"RS": 80, "Med": 90}, 85, 20, "router"),
+        ({"RS": 70, "Med": 90}, 97, 20, "old_tasks"),
     ],
 )
-def test_each_gate_fails_on_its_own(accuracies, router, failing):
-    gates = _by_name(run_gates(accuracies, router, "Med", {"RS": 76}, {"RS": 72}, THRESHOLDS))
+def test_each_gate_fails_on_its_own(accuracies, router, zero_shot, failing):
+    gates = _by_name(
+        run_gates(accuracies, router, "Med", {"RS": 76}, {"RS": 72}, THRESHOLDS, zero_shot)
+    )
     assert {name for name, g in gates.items() if not g.passed} == {failing}
 
 
+def test_no_drop_below_the_champion_is_not_called_a_drop():
+    gates = _by_name(run_gates({"RS": 90, "Med": 90}, 99, "Med", {"RS": 90}, {}, THRESHOLDS, 0))
+    assert gates["old_tasks"].value == 0 and "no task below" in gates["old_tasks"].detail
+
+
 def test_backward_transfer_gate_and_the_first_task():
-    gates = _by_name(run_gates({"RS": 60, "Med": 90}, 99, "Med", {}, {"RS": 70}, THRESHOLDS))
+    gates = _by_name(run_gates({"RS": 60, "Med": 90}, 99, "Med", {}, {"RS": 70}, THRESHOLDS, 0))
     assert not gates["bwt"].passed and gates["bwt"].value == -10
     assert gates["old_tasks"].passed and gates["old_tasks"].value is None  # no champion yet
-    first = _by_name(run_gates({"RS": 70}, 100, "RS", {}, {}, THRESHOLDS))
+    first = _by_name(run_gates({"RS": 70}, 100, "RS", {}, {}, THRESHOLDS, 10))
     assert all(g.passed for g in first.values()) and first["bwt"].value is None
     assert first["bwt"].summary().startswith("pass: n/a")
 
@@ -97,18 +104,3 @@ def test_report_holds_the_matrix_metrics_and_the_paper_table(tmp_path):
     assert data["mr-lora"]["router_accuracy"] == [100.0, 98.0]
     assert data["oracle"] == {"RS": 80, "Med": 91} and data["champion"] == "2"
     assert "![forgetting](forgetting.png)" in (tmp_path / "report.md").read_text()
-
-
-def test_bundle_input_images_come_as_paths_base64_or_data_uris(tmp_path):
-    picture = Image.new("RGB", (8, 6), "red")
-    path = tmp_path / "x.png"
-    picture.save(path)
-    encoded = base64.b64encode(path.read_bytes()).decode()
-    for value in (str(path), encoded, f"data:image/png;base64,{encoded}"):
-        assert decode_image(value, 0).size == (8, 6)
-    buffer = io.BytesIO(b"not an image")
-    bad = base64.b64encode(buffer.getvalue()).decode()
-    with pytest.raises(ValueError, match="row 3: field image"):
-        decode_image(bad, 3)
-    with pytest.raises(ValueError, match="row 1: field image"):
-        decode_image(str(tmp_path / "missing.png"), 1)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import AutoProcessor, CLIPVisionConfig, LlamaConfig, LlavaForConditionalGeneration
 
-from components.data.build import load_split, read_manifest
+from components.data.build import load_split
 from components.data.tasks import task_spec
 from components.models.adapters import load_adapters, train_adapter
 from components.models.config import EXPERT_PRESETS, ROUTER_PRESETS, TrainSettings
@@ -24,13 +24,10 @@ from components.models.prompts import (
     encode_training,
     split_at_image,
 )
-from components.models.router import decode_official, router_spec, routing_samples
+from components.models.router import decode_official, router_spec
 from components.models.samples import evaluation_samples, training_samples
 from components.models.training import SampleList, answer_token_loss
-
-FAST_EXPERT = EXPERT_PRESETS["cpu"].model_copy(
-    update={"train": TrainSettings(epochs=6, learning_rate=3e-3, batch_size=8, warmup_ratio=0.05)}
-)
+from tests.helpers import FAST_EXPERT, train_micro_expert
 
 
 def _folder_hash(folder: Path) -> str:
@@ -38,11 +35,6 @@ def _folder_hash(folder: Path) -> str:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
-
-
-def _train(micro_home: Path, task: str, base, out: Path, settings=FAST_EXPERT):
-    samples = training_samples(load_split(micro_home / "data", "micro", task, "train"))
-    return train_adapter(base.ref.name_or_path, samples, settings, out, progress=False)
 
 
 def test_tiny_base_is_a_real_llava(tiny_base):
@@ -102,7 +94,7 @@ def test_answer_token_loss_is_the_causal_lm_loss_on_fewer_logits(tiny_base):
 def test_expert_training_lowers_the_loss_and_leaves_other_experts_untouched(
     tiny_base, micro_home, tmp_path
 ):
-    first = _train(micro_home, "RS", tiny_base, tmp_path / "RS")
+    first = train_micro_expert(micro_home, "RS", tiny_base, tmp_path / "RS")
     assert first.losses[-1] < first.losses[0]
     assert (tmp_path / "RS" / "adapter_model.safetensors").is_file()
     config = json.loads((tmp_path / "RS" / "adapter_config.json").read_text())
@@ -111,7 +103,7 @@ def test_expert_training_lowers_the_loss_and_leaves_other_experts_untouched(
         config["target_modules"]
     )
     before = _folder_hash(tmp_path / "RS")
-    _train(micro_home, "Med", tiny_base, tmp_path / "Med")
+    train_micro_expert(micro_home, "Med", tiny_base, tmp_path / "Med")
     assert _folder_hash(tmp_path / "RS") == before
 
 
@@ -171,15 +163,15 @@ def test_an_expert_trains_the_same_whatever_ran_before(tiny_base, micro_home, tm
     settings = FAST_EXPERT.model_copy(
         update={"train": FAST_EXPERT.train.model_copy(update={"epochs": 1})}
     )
-    _train(micro_home, "Med", tiny_base, tmp_path / "first", settings)
+    train_micro_expert(micro_home, "Med", tiny_base, tmp_path / "first", settings)
     torch.rand(1000)  # other work in the process draws from the global generator
-    _train(micro_home, "Med", tiny_base, tmp_path / "second", settings)
+    train_micro_expert(micro_home, "Med", tiny_base, tmp_path / "second", settings)
     first = (tmp_path / "first" / "adapter_model.safetensors").read_bytes()
     assert (tmp_path / "second" / "adapter_model.safetensors").read_bytes() == first
 
 
 def test_expert_answers_the_same_in_a_fresh_process(tiny_base, micro_home, tmp_path):
-    _train(micro_home, "Fin", tiny_base, tmp_path / "Fin")
+    train_micro_expert(micro_home, "Fin", tiny_base, tmp_path / "Fin")
     samples, _ = evaluation_samples(load_split(micro_home / "data", "micro", "Fin", "test"))
     model, processor = load_adapters(tiny_base.ref.name_or_path, {"Fin": tmp_path / "Fin"})
     here = generate_answers(model, processor, samples)
@@ -236,33 +228,6 @@ def test_official_router_decoding(text, expected):
         assert len(picks) > 1
     else:
         assert chosen == expected
-
-
-@pytest.fixture(scope="module")
-def two_experts_and_router(tiny_base, micro_home, tmp_path_factory):
-    """RS and Fin experts and a router between them (visually distinct tasks: a planted case)."""
-    root = tmp_path_factory.mktemp("adapters")
-    experts = {
-        task: _train(micro_home, task, tiny_base, root / task).folder for task in ("RS", "Fin")
-    }
-    manifest = read_manifest(micro_home / "data" / "micro")
-    spec = router_spec([manifest.task("RS").spec, manifest.task("Fin").spec])
-    replay = {
-        t: training_samples(load_split(micro_home / "data", "micro", t, "router")) for t in experts
-    }
-    router_settings = ROUTER_PRESETS["cpu"].model_copy(
-        update={
-            "train": TrainSettings(epochs=8, learning_rate=3e-3, batch_size=8, warmup_ratio=0.05)
-        }
-    )
-    router = train_adapter(
-        tiny_base.ref.name_or_path,
-        routing_samples(spec, replay),
-        router_settings,
-        root / "router",
-        progress=False,
-    )
-    return experts, router.folder, spec
 
 
 @pytest.mark.parametrize("decoding", ["constrained", "official"])
@@ -397,7 +362,7 @@ def test_lora_ft_continues_one_adapter_through_the_tasks(tiny_base, micro_home, 
 def test_continuing_an_adapter_starts_from_its_weights(tiny_base, micro_home, tmp_path):
     from safetensors.torch import load_file
 
-    first = _train(micro_home, "RS", tiny_base, tmp_path / "first")
+    first = train_micro_expert(micro_home, "RS", tiny_base, tmp_path / "first")
     frozen = FAST_EXPERT.model_copy(
         update={"train": TrainSettings(epochs=1, learning_rate=0.0, batch_size=8)}
     )

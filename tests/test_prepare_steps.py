@@ -41,7 +41,7 @@ def test_failed_versioning_restores_the_previous_version(
     with pytest.raises(RuntimeError, match="disk full"):
         commit_staged(staged, settings)
     assert (tree_digest(home / "data"), (home / "data.dvc").read_text()) == before
-    assert not (settings.staging_dir / "micro.backup").exists()
+    assert not (settings.staging_dir / "runs" / "micro").exists()  # no staging left behind
 
 
 def test_a_crash_mid_swap_is_undone_by_the_next_run(

@@ -184,3 +184,43 @@ def test_plan_rejects_unknown_and_missing_tasks(source):
         "Sci",
         "Fin",
     ]
+
+
+def test_non_finite_answers_are_refused(source):
+    # json.dumps writes NaN and Infinity as the bare words a hand-made file would hold.
+    def break_answers(records):
+        records[0]["answer"] = float("nan")
+        records[1]["answer"] = [float("inf"), "3"]
+        records[2]["answer"] = True
+
+    _edit(source / "RS" / "test.json", break_answers)
+    problems = _problems(source)
+    test_file = source / "RS" / "test.json"
+    assert (
+        f"{test_file}: record RS-test-00000: field answer: nan is not a finite number"
+        in " ".join(problems)
+    )
+    assert any(
+        "record RS-test-00001: field answer: inf is not a finite number" in p for p in problems
+    )
+    assert any("record RS-test-00002: field answer: missing answer" in p for p in problems)
+
+
+def test_backslash_image_paths_validate_and_build_as_forward_slashes(source, tmp_path):
+    from components.data.build import build_task, load_split
+
+    _edit(
+        source / "RS" / "test.json", lambda r: r[0].__setitem__("image", "images\\test_00000.png")
+    )
+    _edit(
+        source / "RS" / "train.json", lambda r: r[0].__setitem__("image", "images\\train_00000.png")
+    )
+    validated, problems = validate_task(source / "RS", task_spec("RS"), 20, 0, MAX_PIXELS)
+    assert problems == []
+    assert validated.test[0].image == "images/test_00000.png"
+    assert validated.train[0].image == "images/train_00000.png"
+    build_task(validated, "hash", tmp_path / "built" / "RS")
+    split = load_split(tmp_path, "built", "RS", "test")
+    assert split[0]["image_file"] == "images/test_00000.png"
+    _edit(source / "RS" / "test.json", lambda r: r[1].__setitem__("image", "..\\Med\\x.png"))
+    assert any("leaves the task folder" in p for p in _problems(source))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
+import uuid
 from pathlib import Path
 
 import datasets
@@ -17,6 +19,7 @@ from components.data.problems import Problem, SourceValidationError
 from components.data.tasks import Track
 from components.data.validation import ValidatedTask
 from components.data.versioning import commit_data
+from components.locking import data_lock
 from components.settings import Settings
 
 DVC_FILE_BACKUP = "data.dvc.backup"
@@ -40,12 +43,15 @@ class PreparedData(BaseModel):
     unchanged: list[str]
 
 
-def _staging(settings: Settings, benchmark: str) -> Path:
-    return settings.staging_dir / benchmark
+def _runs(settings: Settings, benchmark: str) -> Path:
+    """Each preparation stages into a folder of its own under this one."""
+    return settings.staging_dir / "runs" / benchmark
 
 
-def _backup(settings: Settings, benchmark: str) -> Path:
-    return settings.staging_dir / f"{benchmark}.backup"
+def _new_run(settings: Settings, benchmark: str) -> Path:
+    run = _runs(settings, benchmark) / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    (run / "build").mkdir(parents=True)
+    return run
 
 
 def build_staged(
@@ -56,7 +62,8 @@ def build_staged(
     settings: Settings,
     progress: bool = True,
 ) -> StagedData:
-    """Build every task whose source changed into the staging folder; data/ is not touched."""
+    """Build every task whose source changed into a staging folder of this run's own; data/ is
+    not touched. The caller holds the benchmark's lock (components/locking.py)."""
     restore_interrupted(settings, benchmark)
     target = settings.data_dir / benchmark
     existing = read_manifest(target)
@@ -70,9 +77,7 @@ def build_staged(
                 )
             ]
         )
-    staging = _staging(settings, benchmark)
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = _new_run(settings, benchmark) / "build"
     entries = {t.spec.name: t for t in existing.tasks} if existing else {}
     built, unchanged = [], []
     datasets.disable_progress_bars()
@@ -95,28 +100,28 @@ def build_staged(
 
 
 def commit_staged(staged: StagedData, settings: Settings) -> PreparedData:
-    """Swap the staged tasks into data/ and `dvc add` it; on any failure put everything back."""
+    """Swap the staged tasks into data/ and `dvc add` it; on any failure put everything back.
+    The data lock keeps other benchmarks' preparations out of data/ meanwhile."""
     target = settings.data_dir / staged.benchmark
-    backup = _backup(settings, staged.benchmark)
-    shutil.rmtree(backup, ignore_errors=True)
-    backup.mkdir(parents=True)
-    if settings.dvc_file.is_file():
-        shutil.copy2(settings.dvc_file, backup / DVC_FILE_BACKUP)
-    target.mkdir(parents=True, exist_ok=True)
-    swapped = [*staged.built, MANIFEST_FILE]
-    journal = {"swapped": swapped, "had_dvc_file": settings.dvc_file.is_file()}
-    (backup / SWAP_JOURNAL).write_text(json.dumps(journal), encoding="utf-8")
-    try:
-        for name in swapped:
-            if (target / name).exists():
-                (target / name).rename(backup / name)
-            (staged.staging / name).rename(target / name)
-        version = commit_data(settings.home, settings.data_dir)
-    except BaseException:
-        restore_interrupted(settings, staged.benchmark)
-        raise
-    shutil.rmtree(backup)
-    shutil.rmtree(staged.staging, ignore_errors=True)
+    backup = staged.staging.parent / "backup"
+    with data_lock(settings, f"versioning {staged.benchmark}"):
+        backup.mkdir()
+        if settings.dvc_file.is_file():
+            shutil.copy2(settings.dvc_file, backup / DVC_FILE_BACKUP)
+        target.mkdir(parents=True, exist_ok=True)
+        swapped = [*staged.built, MANIFEST_FILE]
+        journal = {"swapped": swapped, "had_dvc_file": settings.dvc_file.is_file()}
+        (backup / SWAP_JOURNAL).write_text(json.dumps(journal), encoding="utf-8")
+        try:
+            for name in swapped:
+                if (target / name).exists():
+                    (target / name).rename(backup / name)
+                (staged.staging / name).rename(target / name)
+            version = commit_data(settings.home, settings.data_dir)
+        except BaseException:
+            restore_interrupted(settings, staged.benchmark)
+            raise
+    shutil.rmtree(staged.staging.parent)
     return PreparedData(
         benchmark=staged.benchmark,
         version=version,
@@ -129,14 +134,20 @@ def commit_staged(staged: StagedData, settings: Settings) -> PreparedData:
 
 def restore_interrupted(settings: Settings, benchmark: str) -> None:
     """Undo a half-done swap (a failure now, or a crash last time): whatever was swapped in is
-    removed, the backed-up tasks, manifest and data.dvc go back in place."""
-    backup = _backup(settings, benchmark)
-    journal = backup / SWAP_JOURNAL
-    if not journal.is_file():
-        shutil.rmtree(backup, ignore_errors=True)
+    removed, the backed-up tasks, manifest and data.dvc go back in place. The staging folders of
+    runs that died are removed. The caller holds the benchmark's lock."""
+    runs = _runs(settings, benchmark)
+    if not runs.is_dir():
         return
+    with data_lock(settings, f"restoring {benchmark}"):
+        for journal in sorted(runs.glob(f"*/backup/{SWAP_JOURNAL}")):
+            _undo_swap(settings, benchmark, journal.parent)
+        shutil.rmtree(runs)
+
+
+def _undo_swap(settings: Settings, benchmark: str, backup: Path) -> None:
     target = settings.data_dir / benchmark
-    record = json.loads(journal.read_text(encoding="utf-8"))
+    record = json.loads((backup / SWAP_JOURNAL).read_text(encoding="utf-8"))
     for name in record["swapped"]:
         swapped_in = target / name
         if swapped_in.is_dir():
@@ -149,4 +160,4 @@ def restore_interrupted(settings: Settings, benchmark: str) -> None:
         shutil.copy2(backup / DVC_FILE_BACKUP, settings.dvc_file)
     else:
         settings.dvc_file.unlink(missing_ok=True)
-    shutil.rmtree(backup)
+    (backup / SWAP_JOURNAL).unlink()

@@ -4,6 +4,7 @@ is written, and every problem is reported with its file, record and field."""
 from __future__ import annotations
 
 import json
+import math
 import random
 import warnings
 from collections.abc import Iterator
@@ -107,10 +108,13 @@ class _Checker:
         return value
 
     def image(self, file: Path, raw: dict, ident: str) -> str | None:
-        rel = raw.get("image")
-        if not isinstance(rel, str) or not rel.strip():
+        """The image's path relative to the task folder, in the one form that validation and
+        the build both use: forward slashes (a source written on Windows may use backslashes)."""
+        value = raw.get("image")
+        if not isinstance(value, str) or not value.strip():
             self.add(file, "missing image path", ident, "image")
             return None
+        rel = value.replace("\\", "/")
         if rel not in self._images:
             self._images[rel] = self._image_problem(rel)
         if self._images[rel] is not None:
@@ -119,7 +123,7 @@ class _Checker:
         return rel
 
     def _image_problem(self, rel: str) -> str | None:
-        pure = PurePosixPath(rel.replace("\\", "/"))
+        pure = PurePosixPath(rel)
         if pure.is_absolute() or (len(rel) > 1 and rel[1] == ":"):
             return f"{rel!r} is absolute: image paths must be relative to the task folder"
         if ".." in pure.parts:
@@ -197,6 +201,19 @@ def _conversation(check: _Checker, file: Path, raw: Any, ident: str) -> list[Tur
     return turns
 
 
+def _answer_problem(answers: list[Any]) -> str | None:
+    """Gold answers are texts or finite numbers (NaN or Infinity would be scored as "nan")."""
+    missing = "missing answer (a text, or a non-empty list of texts)"
+    for answer in answers:
+        if isinstance(answer, float) and not math.isfinite(answer):
+            return f"{answer} is not a finite number: a gold answer must be a text or a number"
+        if isinstance(answer, bool) or not isinstance(answer, str | int | float):
+            return missing
+        if not str(answer).strip():
+            return missing
+    return None if answers else missing
+
+
 def _test_records(check: _Checker, file: Path) -> list[TestRecord] | None:
     raw_records = check.load_list(file)
     if raw_records is None:
@@ -210,12 +227,9 @@ def _test_records(check: _Checker, file: Path) -> list[TestRecord] | None:
         text = check.text(file, raw, ident, "text")
         answer = raw.get("answer")
         answers = answer if isinstance(answer, list) else [answer]
-        if not answers or not all(
-            isinstance(a, str | int | float) and str(a).strip() for a in answers
-        ):
-            check.add(
-                file, "missing answer (a text, or a non-empty list of texts)", ident, "answer"
-            )
+        problem = _answer_problem(answers)
+        if problem is not None:
+            check.add(file, problem, ident, "answer")
             continue
         if image is None or text is None:
             continue

@@ -9,12 +9,13 @@ import hashlib
 import mlflow
 from pydantic import BaseModel
 
-from components.data.build import read_manifest
+from components.data.build import Manifest, read_manifest
 from components.data.versioning import data_version
 from components.evaluation.routed import Evaluation
 from components.jobs.evaluation import expert_folders
 from components.jobs.router import expert_pool
 from components.models.base import TINY, BaseRef
+from components.models.experts import evaluate_adapter
 from components.models.routing import seen_spec
 from components.registry.adapters import KEY_TAG, AdapterRecord
 from components.registry.bundle import ROUTER_VERSION_TAG, BundleParts
@@ -77,6 +78,21 @@ def _existing(name: str, key: str, require_review: bool) -> Promotion | None:
     return _outcome(name, str(version.version), verdict, gates)
 
 
+def _zero_shot(settings: Settings, manifest: Manifest, task: str, base: BaseRef) -> float:
+    """What the base alone scores on a task: the floor the new-task gain gate measures from."""
+    evaluation = evaluate_adapter(
+        settings.data_dir,
+        manifest,
+        [task],
+        base,
+        None,
+        "zero-shot",
+        settings.dtype,
+        settings.device,
+    )
+    return evaluation.scores[task].accuracy
+
+
 def run_promotion_job(
     settings: Settings,
     benchmark: str,
@@ -97,6 +113,8 @@ def run_promotion_job(
     champion = aliased(name, CHAMPION)
     learned_before = tagged_figures(champion, LEARNED_TAG)
     accuracies = {task: evaluation.scores[task].accuracy for task in seen}
+    manifest = read_manifest(settings.data_dir / benchmark)
+    zero_shot = None if new_task is None else _zero_shot(settings, manifest, new_task, base)
     gates = run_gates(
         accuracies,
         evaluation.router_accuracy or 0.0,
@@ -104,8 +122,8 @@ def run_promotion_job(
         tagged_figures(champion, ACCURACY_TAG),
         learned_before,
         settings.gates,
+        zero_shot,
     )
-    manifest = read_manifest(settings.data_dir / benchmark)
     parts = BundleParts(
         base=base,
         router=router.folder,
@@ -134,6 +152,7 @@ def run_promotion_job(
         mlflow.log_metrics(
             {f"gate.{g.name}": g.value for g in gates if g.value is not None}
             | {"gates_passed": float(all(g.passed for g in gates))}
+            | ({} if zero_shot is None else {f"zero_shot.{new_task}": zero_shot})
         )
         version = register_bundle(
             benchmark, parts, settings, settings.base_model == TINY, tags, description

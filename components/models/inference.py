@@ -84,6 +84,12 @@ class TwoStage:
         self.letter_ids = letter_token_ids(self.processor, spec.letters)
         self._prefix: RouterPrefix | None = None
 
+    def reserved_tokens(self) -> list[str]:
+        """Texts a question may not hold: they would read as image slots or chat markers."""
+        image = getattr(self.processor, "image_token", None)
+        special = self.processor.tokenizer.all_special_tokens
+        return sorted({token for token in [image, *special] if token})
+
     def _use(self, adapter: str) -> None:
         """Activate an adapter; peft's switch walks every module, so only when it changes."""
         if self.model.active_adapter != adapter:

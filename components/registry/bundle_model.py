@@ -23,7 +23,12 @@ PYFUNC_FILE = Path(__file__).with_name("bundle_pyfunc.py")  # run by MLflow, not
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", "image"), ColSpec("string", "question")]),
     outputs=Schema(
-        [ColSpec("string", "answer"), ColSpec("string", "expert"), ColSpec("string", "letter")]
+        [
+            ColSpec("string", "answer"),
+            ColSpec("string", "expert"),
+            ColSpec("string", "letter"),
+            ColSpec("string", "notes"),
+        ]
     ),
 )
 REQUIREMENTS = ("mlflow", "torch", "transformers", "peft", "pandas", "pillow", "pydantic")

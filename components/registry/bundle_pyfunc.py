@@ -1,38 +1,22 @@
 """The routed MR-LoRA bundle as an MLflow pyfunc model, logged from code (no pickle): MLflow
-runs this file when it loads the model. Input: a DataFrame with `image` (a file path, base64,
-or a data URI) and `question`; output: `answer`, `expert` (the chosen task) and `letter`."""
+runs this file when it loads the model. Input: a DataFrame with `image` (base64 image bytes or a
+data URI) and `question`; output: `answer`, `expert` (the chosen task), `letter` and `notes`
+(what was done to the row, such as a question cut to the limit).
+
+Requests are untrusted (components/serving/limits.py) and may come from many threads at once:
+every row is checked before any work, and one worker answers the queued requests together."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
-from PIL import Image, UnidentifiedImageError
 
 from components.registry.bundle import EXPERT_PREFIX
 
-
-def decode_image(value: str, row: int) -> Image.Image:
-    """A path to an image file, or the image itself as base64 (optionally a data URI)."""
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"row {row}: field image: expected a path or base64 string")
-    text = value.split(",", 1)[1] if value.startswith("data:") else value
-    try:
-        if len(text) < 4096 and Path(text).is_file():
-            with Image.open(text) as picture:
-                return picture.convert("RGB")
-        raw = base64.b64decode(text, validate=True)
-        with Image.open(io.BytesIO(raw)) as picture:
-            return picture.convert("RGB")
-    except (binascii.Error, UnidentifiedImageError, OSError) as error:
-        raise ValueError(
-            f"row {row}: field image: neither an image file nor base64 image data ({error})"
-        ) from None
+COLUMNS = ("image", "question")
 
 
 class RoutedBundle(PythonModel):
@@ -40,6 +24,8 @@ class RoutedBundle(PythonModel):
         # Imported here: MLflow adds the bundled code to the path before it loads the context.
         from components.models.inference import TwoStage
         from components.models.router import load_spec
+        from components.serving.limits import ServingLimits
+        from components.serving.queue import BatchingQueue
 
         config = context.model_config or {}
         artifacts = context.artifacts
@@ -61,25 +47,30 @@ class RoutedBundle(PythonModel):
             config.get("dtype", "auto"),
             config.get("device", "auto"),
         )
+        self.limits = ServingLimits()
+        self.reserved = self.bundle.reserved_tokens()
+        self.queue = BatchingQueue(
+            self.bundle.answer, self.limits.max_batch_rows, self.limits.max_queued_requests
+        )
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         from components.models.prompts import Sample
+        from components.serving.inputs import FieldProblem, RequestError, check_rows
 
-        for column in ("image", "question"):
-            if column not in model_input.columns:
-                raise ValueError(f"the input needs columns image and question; {column} is missing")
-        samples = [
-            Sample(decode_image(image, row), str(question))
-            for row, (image, question) in enumerate(
-                zip(model_input["image"], model_input["question"], strict=True)
-            )
-        ]
-        routed = self.bundle.answer(samples)
+        missing = [c for c in COLUMNS if c not in getattr(model_input, "columns", ())]
+        if missing:
+            raise RequestError([FieldProblem(0, name, "column missing") for name in missing])
+        rows = check_rows(
+            list(model_input["image"]), list(model_input["question"]), self.reserved, self.limits
+        )
+        samples = [Sample(row.image, row.question) for row in rows]
+        routed = self.queue.submit(samples, timeout=self.limits.request_timeout_s)
         return pd.DataFrame(
             {
                 "answer": [r.answer for r in routed],
                 "expert": [r.task for r in routed],
                 "letter": [r.letter for r in routed],
+                "notes": ["; ".join(row.notes) for row in rows],
             }
         )
 

@@ -1,6 +1,8 @@
 """Evaluation gates of the continual loop (DESIGN §5), as pure functions of the figures: the new
-task is learned well enough, the router routes well enough, no old task drops more than a
-tolerance below the current champion, and backward transfer stays above a floor."""
+task is learned well enough (an absolute floor, and a margin over what the base alone scores on
+it, so that an expert barely above chance is not promoted), the router routes well enough, no
+old task drops more than a tolerance below the current champion, and backward transfer stays
+above a floor."""
 
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ from pydantic import BaseModel, Field
 
 class GateThresholds(BaseModel, frozen=True):
     new_task_floor: float = Field(50.0, description="accuracy (%) the new task must reach")
+    new_task_margin: float = Field(
+        10.0, description="points the new task's accuracy must exceed the base's zero-shot by"
+    )
     router_floor: float = Field(90.0, description="router accuracy (%) over the seen tasks")
     old_task_tolerance: float = Field(
         5.0, ge=0, description="points an old task may drop below its champion accuracy"
@@ -48,6 +53,47 @@ def backward_transfer(accuracies: Mapping[str, float], learned: Mapping[str, flo
     return fmean(changes) if changes else 0.0
 
 
+def _new_task_gates(
+    accuracies: Mapping[str, float],
+    new_task: str | None,
+    zero_shot: float | None,
+    thresholds: GateThresholds,
+) -> list[GateResult]:
+    floor, margin = thresholds.new_task_floor, thresholds.new_task_margin
+    if new_task is None:
+        return [
+            GateResult(
+                name="new_task", value=None, threshold=floor, passed=True, detail="no new task"
+            ),
+            GateResult(
+                name="new_task_gain",
+                value=None,
+                threshold=margin,
+                passed=True,
+                detail="no new task",
+            ),
+        ]
+    value = accuracies[new_task]
+    gain = None if zero_shot is None else value - zero_shot
+    return [
+        GateResult(
+            name="new_task",
+            value=value,
+            threshold=floor,
+            passed=value >= floor,
+            detail=f"{new_task} accuracy",
+        ),
+        GateResult(
+            name="new_task_gain",
+            value=gain,
+            threshold=margin,
+            passed=gain is not None and gain >= margin,
+            detail=f"{new_task} accuracy minus the base's zero-shot "
+            + ("(not measured)" if zero_shot is None else f"({value:.2f} - {zero_shot:.2f})"),
+        ),
+    ]
+
+
 def run_gates(
     accuracies: Mapping[str, float],
     router_accuracy: float,
@@ -55,31 +101,12 @@ def run_gates(
     champion: Mapping[str, float],
     learned_before: Mapping[str, float],
     thresholds: GateThresholds,
+    zero_shot: float | None = None,
 ) -> list[GateResult]:
     """`accuracies` over the seen tasks; `champion`: the current champion's accuracy per task
-    (empty when there is none); `learned_before`: A[j][j] of the tasks learned before now."""
-    gates = []
-    if new_task is None:
-        gates.append(
-            GateResult(
-                name="new_task",
-                value=None,
-                threshold=thresholds.new_task_floor,
-                passed=True,
-                detail="no new task",
-            )
-        )
-    else:
-        value = accuracies[new_task]
-        gates.append(
-            GateResult(
-                name="new_task",
-                value=value,
-                threshold=thresholds.new_task_floor,
-                passed=value >= thresholds.new_task_floor,
-                detail=f"{new_task} accuracy",
-            )
-        )
+    (empty when there is none); `learned_before`: A[j][j] of the tasks learned before now;
+    `zero_shot`: the base's accuracy on the new task."""
+    gates = _new_task_gates(accuracies, new_task, zero_shot, thresholds)
     gates.append(
         GateResult(
             name="router",
@@ -92,13 +119,18 @@ def run_gates(
     drops = {t: champion[t] - accuracies[t] for t in accuracies if t in champion and t != new_task}
     if drops:
         worst = max(drops, key=drops.__getitem__)
+        detail = (
+            f"largest drop below the champion: {worst}"
+            if drops[worst] > 0
+            else "no task below the champion"
+        )
         gates.append(
             GateResult(
                 name="old_tasks",
                 value=drops[worst],
                 threshold=thresholds.old_task_tolerance,
                 passed=drops[worst] <= thresholds.old_task_tolerance,
-                detail=f"largest drop below the champion: {worst}",
+                detail=detail,
             )
         )
     else:

@@ -16,7 +16,12 @@ from transformers import TrainerCallback
 
 from components.models.adapters import AdapterRun
 from components.models.base import TinyBuild
-from components.registry.tracking import KIND_TAG, experiment_id
+from components.registry.tracking import (
+    KIND_TAG,
+    close_abandoned_runs,
+    experiment_id,
+    owner_tags,
+)
 from components.settings import Settings
 
 
@@ -65,7 +70,7 @@ def tracked_run(
         run_name=run_name,
         parent_run_id=parent_run_id,
         log_system_metrics=True,
-        tags={KIND_TAG: kind, **(tags or {})},
+        tags={KIND_TAG: kind, **owner_tags(), **(tags or {})},
     ) as run:
         yield run
         mlflow.log_metric("wall_seconds", time.perf_counter() - started)
@@ -76,13 +81,15 @@ def pipeline_run(
     experiment: str, run_name: str, settings: Settings, tags: Mapping[str, str] | None = None
 ) -> Iterator[str]:
     """The parent run of one pipeline (its jobs nest under the id it yields), ended as FAILED
-    when the pipeline raises. Created through the client: the jobs run in other threads."""
+    when the pipeline raises. Created through the client: the jobs run in other threads. Runs
+    that a dead process left RUNNING in this experiment are ended as FAILED first."""
     experiment_key = experiment_id(experiment, settings)  # also points MLflow at the store
+    close_abandoned_runs([experiment_key])
     client = MlflowClient()
     run = client.create_run(
         experiment_key,
         run_name=run_name,
-        tags={KIND_TAG: "pipeline", **(tags or {})},
+        tags={KIND_TAG: "pipeline", **owner_tags(), **(tags or {})},
     )
     try:
         yield run.info.run_id

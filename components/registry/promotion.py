@@ -6,6 +6,7 @@ accuracies and the data version live on each version (tags and description)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
@@ -19,7 +20,9 @@ PREVIOUS = "previous-champion"
 ACCURACY_TAG = "accuracy."  # + task: accuracy under this version
 LEARNED_TAG = "learned."  # + task: A[j][j], the accuracy when the task was learned
 GATE_TAG = "gate."  # + gate name: "pass: 74.00 vs 50 (...)"
-VERDICT_TAG = "verdict"  # promoted | challenger | approved | rejected
+VERDICT_TAG = "verdict"  # the latest: promoted | challenger | approved | rejected
+GATES_PASSED_TAG = "gates_passed"  # "true" | "false": the gates' verdict, never changed
+HISTORY_TAG = "verdict."  # + n: every verdict in order, "<verdict> by <who> at <when>: <why>"
 
 
 def aliased(name: str, alias: str) -> ModelVersion | None:
@@ -47,7 +50,7 @@ def version_tags(
     tags = {f"{ACCURACY_TAG}{t}": f"{v:.2f}" for t, v in accuracies.items()}
     tags |= {f"{LEARNED_TAG}{t}": f"{v:.2f}" for t, v in learned.items()}
     tags |= {f"{GATE_TAG}{g.name}": g.summary() for g in gates}
-    tags["gates_passed"] = str(all(g.passed for g in gates)).lower()
+    tags[GATES_PASSED_TAG] = str(all(g.passed for g in gates)).lower()
     return tags
 
 
@@ -79,16 +82,43 @@ def _crown(name: str, version: str) -> None:
         client.delete_registered_model_alias(name, CHALLENGER)
 
 
+def _record(name: str, version: str, verdict: str, by: str, reason: str = "") -> None:
+    """Set the version's verdict and append it to its history (earlier verdicts are kept)."""
+    client = MlflowClient()
+    found = client.get_model_version(name, version)
+    count = sum(1 for key in found.tags if key.startswith(HISTORY_TAG))
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    entry = f"{verdict} by {by} at {when}" + (f": {reason}" if reason else "")
+    client.set_model_version_tag(name, version, f"{HISTORY_TAG}{count + 1}", entry)
+    client.set_model_version_tag(name, version, VERDICT_TAG, verdict)
+
+
+def history(version: ModelVersion) -> list[str]:
+    """The verdicts of a version, oldest first."""
+    entries = [key for key in version.tags if key.startswith(HISTORY_TAG)]
+    entries.sort(key=lambda key: int(key.removeprefix(HISTORY_TAG)))
+    return [version.tags[key] for key in entries]
+
+
 def decide(name: str, version: str, gates: Sequence[GateResult], require_review: bool) -> str:
     """Move the aliases for a freshly registered version; returns the verdict."""
     client = MlflowClient()
-    if all(g.passed for g in gates) and not require_review:
+    passed = all(g.passed for g in gates)
+    if passed and not require_review:
         _crown(name, version)
         verdict = "promoted"
     else:
         client.set_registered_model_alias(name, CHALLENGER, version)
         verdict = "challenger"
-    client.set_model_version_tag(name, version, VERDICT_TAG, verdict)
+    failed = ", ".join(g.name for g in gates if not g.passed)
+    reason = f"gates failed: {failed}" if failed else "every gate passed"
+    _record(
+        name,
+        version,
+        verdict,
+        "the gates",
+        reason + (", review required" if passed and require_review else ""),
+    )
     return verdict
 
 
@@ -99,17 +129,29 @@ def candidates(name: str) -> list[ModelVersion]:
     )
 
 
-def approve(name: str, version: str, reviewer: str) -> None:
-    """A person promotes a version: it becomes champion whatever its gates said."""
-    client = MlflowClient()
-    client.get_model_version(name, version)  # a clear error for an unknown version
+def approve(name: str, version: str, reviewer: str, reason: str = "", force: bool = False) -> None:
+    """A person promotes a version. One that failed its gates or was rejected needs `force` and
+    a reason: the override is recorded beside the gates' verdict, which stays."""
+    found = MlflowClient().get_model_version(name, version)  # a clear error for an unknown one
+    objections = []
+    if found.tags.get(GATES_PASSED_TAG) == "false":
+        objections.append("it failed its gates")
+    if found.tags.get(VERDICT_TAG) == "rejected":
+        objections.append("it was rejected")
+    if objections and not (force and reason.strip()):
+        raise ValueError(
+            f"{name} v{version}: {' and '.join(objections)}; to promote it anyway, approve with "
+            "--force and a --reason"
+        )
     _crown(name, version)
-    client.set_model_version_tag(name, version, VERDICT_TAG, "approved")
-    client.set_model_version_tag(name, version, "reviewed_by", reviewer)
+    why = reason.strip() or "approved"
+    if objections:
+        why = f"forced over: {' and '.join(objections)}; {why}"
+    _record(name, version, "approved", reviewer, why)
 
 
 def reject(name: str, version: str, reviewer: str, reason: str) -> None:
-    """A person rejects a version: tagged, and no longer the challenger (never the champion)."""
+    """A person rejects a version: recorded, and no longer the challenger (never the champion)."""
     client = MlflowClient()
     client.get_model_version(name, version)
     champion = aliased(name, CHAMPION)
@@ -118,6 +160,4 @@ def reject(name: str, version: str, reviewer: str, reason: str) -> None:
     challenger = aliased(name, CHALLENGER)
     if challenger is not None and str(challenger.version) == str(version):
         client.delete_registered_model_alias(name, CHALLENGER)
-    client.set_model_version_tag(name, version, VERDICT_TAG, "rejected")
-    client.set_model_version_tag(name, version, "reviewed_by", reviewer)
-    client.set_model_version_tag(name, version, "rejection_reason", reason)
+    _record(name, version, "rejected", reviewer, reason)

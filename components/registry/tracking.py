@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
 import tempfile
 import uuid
 import warnings
 from pathlib import Path
 
 import mlflow
+import psutil
 from mlflow import MlflowClient
 from mlflow.data.huggingface_dataset import from_huggingface
 from mlflow.entities import Run
@@ -23,6 +25,41 @@ VERSION_TAG = "mllmcl.data_version"
 BENCHMARK_TAG = "mllmcl.benchmark"
 SPLITS = ("train", "test", "router")
 DEFAULT_EXPERIMENT_ID = "0"
+PID_TAG, HOST_TAG, STARTED_TAG = "mllmcl.pid", "mllmcl.host", "mllmcl.process_started"
+
+
+def owner_tags() -> dict[str, str]:
+    """Which process a run belongs to, so that a run it leaves RUNNING when it dies can be told
+    from one still in progress (a pid alone could be reused by a later process)."""
+    process = psutil.Process()
+    return {
+        PID_TAG: str(process.pid),
+        HOST_TAG: socket.gethostname(),
+        STARTED_TAG: f"{process.create_time():.2f}",
+    }
+
+
+def _alive(run: Run) -> bool:
+    tags = run.data.tags
+    if tags.get(HOST_TAG) != socket.gethostname():
+        return True  # another machine's: nothing here can tell
+    try:
+        process = psutil.Process(int(tags[PID_TAG]))
+        return f"{process.create_time():.2f}" == tags.get(STARTED_TAG)
+    except (KeyError, ValueError, psutil.Error):
+        return False
+
+
+def close_abandoned_runs(experiment_ids: list[str]) -> list[str]:
+    """Runs left RUNNING by a process of this machine that has died are ended as FAILED."""
+    client = MlflowClient()
+    closed = []
+    for run in client.search_runs(experiment_ids, "attributes.status = 'RUNNING'"):
+        if not _alive(run):
+            client.set_tag(run.info.run_id, "mllmcl.closed", "its process died while it ran")
+            client.set_terminated(run.info.run_id, "FAILED")
+            closed.append(run.info.run_id)
+    return closed
 
 
 def configure_tracking(settings: Settings) -> str:
@@ -98,6 +135,7 @@ def log_data_preparation(prepared: PreparedData, source: Path, settings: Setting
             KIND_TAG: "prepare",
             VERSION_TAG: prepared.version,
             BENCHMARK_TAG: prepared.benchmark,
+            **owner_tags(),
         },
     ) as run:
         mlflow.log_params(
