@@ -119,9 +119,10 @@ def run_gates(
     drops = {t: champion[t] - accuracies[t] for t in accuracies if t in champion and t != new_task}
     if drops:
         worst = max(drops, key=drops.__getitem__)
+        shown_drop = round(drops[worst], 2)  # the champion's figures are tagged to 2 decimals
         detail = (
             f"largest drop below the champion: {worst}"
-            if drops[worst] > 0
+            if shown_drop > 0
             else "no task below the champion"
         )
         gates.append(

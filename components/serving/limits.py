@@ -35,7 +35,7 @@ class ServingLimits(BaseSettings):
         "images come only as base64 or data URIs, and no server-side file is read",
     )
     max_batch_rows: int = Field(
-        64, ge=1, description="rows of queued requests answered together in one model call"
+        256, ge=1, description="rows of queued requests answered together in one model call"
     )
     max_queued_requests: int = Field(32, ge=1, description="waiting requests; more get 503")
     request_timeout_s: float = Field(
