@@ -13,14 +13,12 @@ from __future__ import annotations
 import argparse
 import base64
 import io
-import json
 import os
 import struct
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +27,7 @@ from pathlib import Path
 import psutil
 
 from components.data.build import load_split, read_manifest
+from components.serving.client import Reply, dataframe_body, invoke
 
 GiB = 1024**3
 IMAGES = "serving-images"
@@ -52,12 +51,6 @@ def _bomb(side: int) -> str:
     return base64.b64encode(
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows)
     ).decode()
-
-
-def _body(rows) -> bytes:
-    return json.dumps(
-        {"dataframe_split": {"columns": ["image", "question"], "data": rows}}
-    ).encode()
 
 
 class Server:
@@ -99,20 +92,6 @@ class Server:
                 return response.status == 200
         except OSError:
             return False
-
-    def post(self, body: bytes, timeout: float = 90, content_type="application/json"):
-        request = urllib.request.Request(
-            f"{self.url}/invocations", data=body, headers={"Content-Type": content_type}
-        )
-        started = time.perf_counter()
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                status, text = response.status, response.read()
-        except urllib.error.HTTPError as error:
-            status, text = error.code, error.read()
-        except (TimeoutError, OSError) as error:
-            status, text = 0, str(error).encode()
-        return status, text, time.perf_counter() - started
 
     def stop(self) -> None:
         os.killpg(self.process.pid, 15)
@@ -160,7 +139,10 @@ def request_bodies(home: Path, benchmark: str, count: int, rows: int, paths: boo
                 image = name
             items.append([image, record["text"]])
     items = items[::2] + items[1::2]  # tasks interleaved
-    return [_body([items[(rows * b + r) % len(items)] for r in range(rows)]) for b in range(count)]
+    return [
+        dataframe_body([items[(rows * b + r) % len(items)] for r in range(rows)])
+        for b in range(count)
+    ]
 
 
 def hostile_cases(image: str, question: str, home: Path) -> dict[str, tuple[bytes, str]]:
@@ -178,14 +160,14 @@ def hostile_cases(image: str, question: str, home: Path) -> dict[str, tuple[byte
         "<image> in question": [[image, "<image> what is here?"]],
         "1,000 rows": [[image, question]] * 1000,
     }
-    cases = {name: (_body(r), "application/json") for name, r in rows.items()}
+    cases = {name: (dataframe_body(r), "application/json") for name, r in rows.items()}
     cases["invalid JSON"] = (b'{"dataframe_split": ', "application/json")
     cases["64 MB body"] = (b"[" + b"0," * (32 * 1024 * 1024) + b"0]", "application/json")
     return cases
 
 
-def _answers(text: bytes):
-    return json.loads(text)["predictions"]
+def _answers(reply: Reply):
+    return reply.json()["predictions"]
 
 
 def main() -> None:
@@ -209,16 +191,16 @@ def main() -> None:
     try:
         idle = server.rss()
         started = time.perf_counter()
-        alone = [server.post(body) for body in bodies]
+        alone = [invoke(server.url, body) for body in bodies]
         one_client = time.perf_counter() - started
         started = time.perf_counter()
         with ThreadPoolExecutor(5) as pool:
-            together = list(pool.map(server.post, bodies))
+            together = list(pool.map(lambda body: invoke(server.url, body), bodies))
         five_clients = time.perf_counter() - started
         rows = len(bodies) * args.rows
-        refused = [sum(r[0] != 200 for r in results) for results in (alone, together)]
+        refused = [sum(r.status != 200 for r in results) for results in (alone, together)]
         differ = sum(
-            a[0] == t[0] == 200 and _answers(a[1]) != _answers(t[1])
+            a.status == t.status == 200 and _answers(a) != _answers(t)
             for a, t in zip(alone, together, strict=True)
         )
         lines += [
@@ -245,11 +227,11 @@ def main() -> None:
                 lines.append(f"| {name} | skipped | | | | |")
                 continue
             with PeakMemory(server) as memory:
-                status, text, seconds = server.post(body, content_type=kind)
-            shown = text[:90].decode("utf-8", "replace").replace("|", "/").replace("\n", " ")
-            leaks = b"Traceback" in text or str(home).encode() in text
+                reply = invoke(server.url, body, content_type=kind, timeout=90)
+            shown = reply.body[:90].decode("utf-8", "replace").replace("|", "/").replace("\n", " ")
+            leaks = b"Traceback" in reply.body or str(home).encode() in reply.body
             lines.append(
-                f"| {name} | {status or 'no answer'} | {seconds:.2f} | "
+                f"| {name} | {reply.status or 'no answer'} | {reply.seconds:.2f} | "
                 f"{memory.peak / GiB:.2f} | {'yes' if leaks else 'no'} | {shown} |"
             )
             print(lines[-1], flush=True)

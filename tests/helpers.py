@@ -98,3 +98,26 @@ def train_micro_expert(micro_home: Path, task: str, base, out: Path, settings=FA
 
     samples = training_samples(load_split(micro_home / "data", "micro", task, "train"))
     return train_adapter(base.ref.name_or_path, samples, settings, out, progress=False)
+
+
+def png_base64(image) -> str:
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def png_bomb(side: int) -> bytes:
+    """A PNG whose header says side x side pixels, a few kilobytes long (its data is cut)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    rows = zlib.compress(b"\x00" * (side + 1) * 64, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows)

@@ -3,16 +3,12 @@ answers concurrent clients exactly as it answers them one at a time, and refuses
 request class quickly, with a JSON error and bounded memory, staying up."""
 
 import base64
-import io
 import json
 import os
-import struct
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,18 +21,13 @@ from components.models.base import base_ref
 from components.registry.bundle import BundleParts
 from components.registry.bundle_model import register_bundle
 from components.registry.tracking import configure_tracking, experiment_id
+from components.serving.client import dataframe_body, invoke
 from components.settings import Settings
-from tests.helpers import free_port, stop, wait_for_http
+from tests.helpers import free_port, png_base64, png_bomb, stop, wait_for_http
 
 pytestmark = pytest.mark.integration
 MAX_ROWS = 16
 MAX_BODY = 2 * 1024 * 1024
-
-
-def _png(image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def _tree_rss(pid: int) -> int:
@@ -90,93 +81,66 @@ def server(tiny_base, two_experts_and_router, tmp_path_factory):
         stop(process)
 
 
-def _post(url: str, body: bytes, content_type="application/json", timeout=120):
-    request = urllib.request.Request(
-        f"{url}/invocations", data=body, headers={"Content-Type": content_type}
-    )
-    started = time.perf_counter()
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, text = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, text = error.code, error.read()
-    return status, json.loads(text), time.perf_counter() - started
-
-
-def _rows(payload_rows) -> bytes:
-    body = {"dataframe_split": {"columns": ["image", "question"], "data": payload_rows}}
-    return json.dumps(body).encode()
-
-
 @pytest.fixture(scope="module")
 def bodies(micro_home):
     """Twelve request bodies of six rows, RS and Fin items mixed."""
     items = []
     for task in ("RS", "Fin"):
         split = load_split(micro_home / "data", "micro", task, "test")
-        items += [[_png(row["image"]), row["text"]] for row in split]
+        items += [[png_base64(row["image"]), row["text"]] for row in split]
     items = [items[i] for i in range(len(items)) if i % 2 == 0] + items[1::2]
-    return [_rows([items[(6 * b + r) % len(items)] for r in range(6)]) for b in range(12)]
+    return [dataframe_body([items[(6 * b + r) % len(items)] for r in range(6)]) for b in range(12)]
 
 
 def test_concurrent_clients_get_the_answers_one_client_gets(server, bodies):
     url, _, _ = server
-    alone = [_post(url, body) for body in bodies]
-    assert all(status == 200 for status, _, _ in alone), alone[0]
+    alone = [invoke(url, body) for body in bodies]
+    assert all(reply.status == 200 for reply in alone), alone[0]
     with ThreadPoolExecutor(5) as pool:
-        together = list(pool.map(lambda body: _post(url, body), bodies))
-    assert [payload for _, payload, _ in together] == [payload for _, payload, _ in alone]
-    first = alone[0][1]["predictions"][0]
+        together = list(pool.map(lambda body: invoke(url, body), bodies))
+    assert [reply.json() for reply in together] == [reply.json() for reply in alone]
+    first = alone[0].json()["predictions"][0]
     assert set(first) == {"answer", "expert", "letter", "notes"}
-    assert {p["expert"] for _, payload, _ in alone for p in payload["predictions"]} == {"RS", "Fin"}
-
-
-def _bomb(side: int) -> str:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    raw = (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * side))
-    )
-    return base64.b64encode(raw).decode()
+    experts = {p["expert"] for reply in alone for p in reply.json()["predictions"]}
+    assert experts == {"RS", "Fin"}
 
 
 def test_hostile_requests_are_refused_quickly_and_the_server_stays_up(server, bodies):
     url, process, home = server
     image, question = json.loads(bodies[0])["dataframe_split"]["data"][0]
     secret = home / "mlflow" / "mlflow.db"  # a file the server can read
+    bomb = base64.b64encode(png_bomb(12000)).decode()
     cases = {
-        "server file": (_rows([[str(secret), question]]), 400, "reads no files"),
-        "system file": (_rows([["/etc/shadow", question]]), 400, "reads no files"),
-        "missing file": (_rows([["/no/such.png", question]]), 400, "reads no files"),
-        "12000x12000 png": (_rows([[_bomb(12000), question]]), 400, "exceeds the limit"),
-        "100k question": (_rows([[image, "q" * 100_000]]), 400, "100000 characters"),
-        "1M question": (_rows([[image, "q" * 1_000_000]]), 400, "1000000 characters"),
-        "3 MB body": (_rows([[image, "q" * 3_000_000]]), 413, "body exceeds the limit"),
-        "data uri, no comma": (_rows([["data:image/png;base64", question]]), 400, "data URI"),
-        "number": (_rows([[image, 42]]), 400, "field question"),
-        "null": (_rows([[None, question]]), 400, "field image"),
-        "image token": (_rows([[image, "<image> what?"]]), 400, "reserved token"),
-        "too many rows": (_rows([[image, question]] * (MAX_ROWS + 1)), 413, "rows exceeds"),
-        "not json": (b"{not json", 400, "not valid JSON"),
-        "unknown format": (json.dumps({"rows": []}).encode(), 400, "expected one of"),
+        "server file": ([[str(secret), question]], 400, "reads no files"),
+        "system file": ([["/etc/shadow", question]], 400, "reads no files"),
+        "missing file": ([["/no/such.png", question]], 400, "reads no files"),
+        "12000x12000 png": ([[bomb, question]], 400, "exceeds the limit"),
+        "100k question": ([[image, "q" * 100_000]], 400, "100000 characters"),
+        "1M question": ([[image, "q" * 1_000_000]], 400, "1000000 characters"),
+        "3 MB body": ([[image, "q" * 3_000_000]], 413, "body exceeds the limit"),
+        "data uri, no comma": ([["data:image/png;base64", question]], 400, "data URI"),
+        "number": ([[image, 42]], 400, "field question"),
+        "null": ([[None, question]], 400, "field image"),
+        "image token": ([[image, "<image> what?"]], 400, "reserved token"),
+        "too many rows": ([[image, question]] * (MAX_ROWS + 1), 413, "rows exceeds"),
     }
+    bodies = {name: dataframe_body(rows) for name, (rows, _, _) in cases.items()}
+    bodies |= {"not json": b"{not json", "unknown format": json.dumps({"rows": []}).encode()}
+    expected = {name: (status, fragment) for name, (_, status, fragment) in cases.items()}
+    expected |= {"not json": (400, "not valid JSON"), "unknown format": (400, "expected one of")}
     baseline = _tree_rss(process.pid)
-    for name, (body, status, fragment) in cases.items():
-        got, payload, seconds = _post(url, body)
-        text = json.dumps(payload)
-        assert (name, got) == (name, status), text[:300]
-        assert fragment in payload["message"], (name, text[:300])
-        assert seconds < 5, (name, seconds)
+    for name, body in bodies.items():
+        reply = invoke(url, body)
+        text = reply.body.decode()
+        status, fragment = expected[name]
+        assert (name, reply.status) == (name, status), text[:300]
+        assert fragment in reply.json()["message"], (name, text[:300])
+        assert reply.seconds < 5, (name, reply.seconds)
         assert "Traceback" not in text and str(home) not in text, (name, text[:300])
-    status, payload, _ = _post(url, _rows([[image, question]]), content_type="text/csv")
-    assert status == 415
+    assert invoke(url, dataframe_body([[image, question]]), content_type="text/csv").status == 415
     # A valid base64 image is never mistaken for a path.
     for _ in range(10):
-        assert _post(url, _rows([[image, question]]))[0] == 200
+        assert invoke(url, dataframe_body([[image, question]])).status == 200
     assert _tree_rss(process.pid) - baseline < 300 * 1024 * 1024
     with urllib.request.urlopen(f"{url}/ping", timeout=5) as response:
         assert response.status == 200

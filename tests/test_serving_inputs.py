@@ -4,9 +4,7 @@ image bytes and pixels (read from the header), and the shape of the request body
 
 import base64
 import io
-import struct
 import time
-import zlib
 
 import pytest
 from PIL import Image
@@ -14,6 +12,7 @@ from PIL import Image
 from components.serving.inputs import RequestError, check_rows, decode_image
 from components.serving.limits import ServingLimits
 from components.serving.protocol import read_columns
+from tests.helpers import png_bomb
 
 LIMITS = ServingLimits(max_rows=4, max_question_chars=50, max_image_pixels=100 * 100)
 
@@ -26,18 +25,6 @@ def _png(width=8, height=6, colour="red") -> bytes:
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
-
-
-def _huge_png(side: int) -> bytes:
-    """A valid PNG header for side x side pixels with tiny, highly compressed content."""
-    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)  # 8-bit greyscale
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    rows = zlib.compress(b"\x00" * (side + 1) * 64, 9)  # the first rows only: truncated data
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows)
 
 
 def test_images_come_as_base64_or_data_uris():
@@ -92,7 +79,7 @@ def test_an_image_folder_allows_relative_names_inside_it_only(tmp_path):
     ("side", "message"), [(12000, "12000x12000 pixels"), (20000, "more pixels")]
 )
 def test_pixels_are_checked_from_the_header_before_decoding(side, message):
-    bomb = _huge_png(side)
+    bomb = png_bomb(side)
     assert len(bomb) < 20_000
     started = time.perf_counter()
     with pytest.raises(ValueError, match=message):

@@ -49,16 +49,37 @@ def test_a_request_larger_than_the_budget_runs_alone():
     assert model.calls == [10]
 
 
-def test_a_failure_reaches_every_request_of_its_batch_and_the_worker_goes_on():
+def test_a_failing_request_fails_alone_and_the_worker_goes_on():
+    gate = threading.Event()
+
     def flaky(items):
+        gate.wait(10)  # let the requests pile up into one batch
         if "bad" in items:
             raise RuntimeError("model failed")
-        return items
+        return [f"answer to {item}" for item in items]
 
     queue = BatchingQueue(flaky, max_batch_items=8, max_waiting=10)
-    with pytest.raises(RuntimeError, match="model failed"):
-        queue.submit(["bad"], timeout=10)
-    assert queue.submit(["good"], timeout=10) == ["good"]
+    outcomes = {}
+
+    def ask(item):
+        try:
+            outcomes[item] = queue.submit([item], timeout=10)
+        except RuntimeError as error:
+            outcomes[item] = str(error)
+
+    threads = [threading.Thread(target=ask, args=(item,)) for item in ("first", "good", "bad")]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)
+    gate.set()
+    for thread in threads:
+        thread.join()
+    assert outcomes == {
+        "first": ["answer to first"],
+        "good": ["answer to good"],
+        "bad": "model failed",
+    }
+    assert queue.submit(["later"], timeout=10) == ["answer to later"]
 
 
 def test_a_full_queue_refuses_and_a_late_request_is_withdrawn():

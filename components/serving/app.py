@@ -66,7 +66,7 @@ def create_app(model: PyFuncModel, limits: ServingLimits) -> FastAPI:
     @app.post("/invocations")
     async def invocations(request: Request) -> Response:
         nonlocal waiting
-        if waiting > limits.max_queued_requests:
+        if waiting >= limits.max_queued_requests:
             return _error(503, "TEMPORARILY_UNAVAILABLE", "too many requests: try again shortly")
         waiting += 1
         try:

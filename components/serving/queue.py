@@ -79,16 +79,23 @@ class BatchingQueue(Generic[Item, Result]):
     def _work(self) -> None:
         while True:
             batch = self._take()
-            if not batch:
-                continue
-            items = [item for request in batch for item in request.items]
-            try:
-                results = self._answer(items)
-            except Exception as error:  # each waiting request gets the failure
+            if batch:
+                self._answer_together(batch)
+
+    def _answer_together(self, batch: list[_Request[Item, Result]]) -> None:
+        """One call for the whole batch; if it fails, each request alone, so that a request
+        that breaks the model fails by itself and not the others that shared its batch."""
+        items = [item for request in batch for item in request.items]
+        try:
+            results = self._answer(items)
+        except Exception as error:
+            if len(batch) == 1:
+                batch[0].future.set_exception(error)
+            else:
                 for request in batch:
-                    request.future.set_exception(error)
-                continue
-            start = 0
-            for request in batch:
-                request.future.set_result(results[start : start + len(request.items)])
-                start += len(request.items)
+                    self._answer_together([request])
+            return
+        start = 0
+        for request in batch:
+            request.future.set_result(results[start : start + len(request.items)])
+            start += len(request.items)
