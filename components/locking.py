@@ -13,7 +13,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -64,12 +64,14 @@ def _held(
 
 def benchmark_lock(
     settings: Settings, benchmark: str, what: str, notify: Callable[[str], None] | None = None
-):
+) -> AbstractContextManager[None]:
     """Held by whatever changes a benchmark: its data, experts, router, bundles, aliases."""
     path = settings.staging_dir / "locks" / f"benchmark-{benchmark}"
     return _held(path, what, settings.lock_timeout_s, notify)
 
 
-def data_lock(settings: Settings, what: str, notify: Callable[[str], None] | None = None):
+def data_lock(
+    settings: Settings, what: str, notify: Callable[[str], None] | None = None
+) -> AbstractContextManager[None]:
     """Held while the data folder is swapped, versioned (dvc add) and pushed."""
     return _held(settings.staging_dir / "locks" / "data", what, settings.lock_timeout_s, notify)

@@ -12,6 +12,7 @@ rerun after a crash continues where it stopped and trains nothing twice.
 from __future__ import annotations
 
 import hashlib
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,7 @@ def learn_task(
     return LearnedStep(experts=experts, router=router, evaluation=evaluation, promotion=promotion)
 
 
-def _exclusive(benchmark: str, what: str):
+def _exclusive(benchmark: str, what: str) -> AbstractContextManager[None]:
     """One run at a time changes a benchmark; a second one waits, saying for whom."""
     return benchmark_lock(get_settings(), benchmark, what, get_run_logger().warning)
 
