@@ -1,4 +1,4 @@
-"""Gates, the benchmark report and the bundle's image decoding, as plain functions."""
+"""Gates and the benchmark report, as plain functions."""
 
 import json
 
