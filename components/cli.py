@@ -104,7 +104,7 @@ def run_prepare(source: Path, benchmark: str, track: str | None, tasks: list[str
 def _print_prepared(result: dict) -> None:
     prepared = result["prepared"]
     table = Table(title=f"{prepared.benchmark}: data version {prepared.version}")
-    for column in ("task", "scorer", "train", "test", "router", "router from", "built"):
+    for column in ("task", "scorer", "train", "test", "router", "router from", "replay", "built"):
         table.add_column(column)
     for entry in prepared.manifest.tasks:
         c = entry.counts
@@ -114,7 +114,8 @@ def _print_prepared(result: dict) -> None:
             str(c["train"]),
             str(c["test"]),
             str(c["router"]),
-            entry.router_source,
+            entry.sources["router"],
+            str(c["replay"]),
             "yes" if entry.spec.name in prepared.built else "unchanged",
         )
     console.print(table)

@@ -15,7 +15,7 @@ def test_generate_writes_the_layout(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "OCR: 24 train, 12 test, 20 router" in result.output
-    assert (tmp_path / "b" / "APP" / "test.json").is_file()
+    assert (tmp_path / "b" / "APP_test" / "test.json").is_file()
 
 
 def test_generate_rejects_an_unknown_track(tmp_path):

@@ -1,5 +1,6 @@
 """The prepare flow for real: Prefect (temporary server), MLflow (sqlite), DVC (local remote)."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from typer.testing import CliRunner
 
 from components.cli import app
 from components.data.build import load_split, read_manifest
+from components.data.generator.writer import generate_benchmark
 from components.data.problems import SourceValidationError
 from components.data.versioning import data_status, data_version
 from flows.prepare import prepare_data
@@ -38,7 +40,14 @@ def test_prepare_flow_end_to_end(prefect_server, home, settings, micro_domain, t
     manifest = read_manifest(home / "data" / "micro")
     assert [t.spec.name for t in manifest.tasks] == ["RS", "Med", "AD", "Sci", "Fin"]
     assert [t.spec.scorer for t in manifest.tasks] == ["ai2d", "pvqa", "ai2d", "sci", "finvis"]
-    assert all(t.counts == {"train": 24, "test": 12, "router": 20} for t in manifest.tasks)
+    counts = {"train": 24, "test": 12, "router": 20, "replay": 20}
+    assert all(t.counts == counts for t in manifest.tasks)
+    assert manifest.task("Med").sources == {
+        "train": "Med/train.json",
+        "test": "Med/test.json",
+        "router": "task5Router_train20.json (letter C)",
+        "replay": "task5replay20_train.json",
+    }
     test_split = load_split(home / "data", "micro", "Sci", "test")
     assert test_split[0]["image"].size == (64, 64)
     assert test_split[0]["image_file"].startswith("images/")
@@ -53,9 +62,10 @@ def test_prepare_flow_end_to_end(prefect_server, home, settings, micro_domain, t
     assert run.data.tags["mllmcl.data_version"] == prepared.version
     assert run.data.params["tasks"] == "RS,Med,AD,Sci,Fin"
     inputs = run.inputs.dataset_inputs
-    assert len(inputs) == 15
+    assert len(inputs) == 20
     assert {i.dataset.digest for i in inputs} == {prepared.version}
     assert {i.dataset.name for i in inputs} >= {"micro/RS/train", "micro/Fin/router"}
+    assert run.data.params["Med.router_from"] == "task5Router_train20.json (letter C)"
     assert mlflow.MlflowClient().list_artifacts(run.info.run_id)[0].path == "manifest.json"
 
     # Unchanged input: a no-op returning the same version and the same run.
@@ -83,3 +93,35 @@ def test_prepare_flow_end_to_end(prefect_server, home, settings, micro_domain, t
     assert "3 problem(s)" in cli.output
     assert "record Fin-train-00000: field id: duplicate id" in cli.output
     assert (tree_digest(home / "data"), (home / "data.dvc").read_text()) == before
+
+
+def _router_ids(root: Path, file: str, letter: str) -> list[str]:
+    records = json.loads((root / file).read_text())
+    return [r["id"] for r in records if r["conversations"][1]["value"] == letter]
+
+
+def test_cli_prepares_the_official_layout_of_both_tracks(
+    prefect_server, home, micro_domain, tmp_path
+):
+    ability = tmp_path / "Ability_data"
+    generate_benchmark("ability", ability, preset="micro", progress=False)
+    (ability / "VP_test").rename(ability / "CV-Benchv2")  # a name of the official scripts
+    declared = json.loads((ability / "benchmark.json").read_text())
+    declared["tasks"][2]["test"] = "CV-Benchv2/test.json"
+    (ability / "benchmark.json").write_text(json.dumps(declared))
+    for source, benchmark in ((micro_domain, "dom"), (ability, "abi")):
+        cli = CliRunner().invoke(
+            app, ["prepare", "--source", str(source), "--benchmark", benchmark]
+        )
+        assert cli.exit_code == 0, cli.output
+        assert "data version" in cli.output
+    assert load_split(home / "data", "dom", "RS", "router")["id"] == _router_ids(
+        micro_domain, "task5Router_train20.json", "E"
+    )
+    assert load_split(home / "data", "abi", "VP", "router")["id"] == _router_ids(
+        ability, "Router_train20.json", "B"
+    )
+    manifest = read_manifest(home / "data" / "abi")
+    assert manifest.track == "ability"
+    assert manifest.task("VP").sources["test"] == "CV-Benchv2/test.json"
+    assert all(t.counts["test"] == 12 for t in manifest.tasks)

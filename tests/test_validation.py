@@ -8,8 +8,7 @@ import pytest
 
 from components.data.problems import SourceValidationError
 from components.data.source import plan_source
-from components.data.tasks import task_spec
-from components.data.validation import validate_source, validate_task
+from components.data.validation import validate_source
 
 MAX_PIXELS = 89_478_485
 
@@ -28,15 +27,20 @@ def _edit(path: Path, change) -> None:
 
 
 def _problems(folder: Path, task: str = "RS", max_pixels: int = MAX_PIXELS) -> list[str]:
-    validated, problems = validate_task(folder / task, task_spec(task), 20, 0, max_pixels)
-    assert (validated is None) == bool(problems)
-    return [str(p) for p in problems]
+    """The problems of one task (the root-level sets are read too: they hold its records)."""
+    try:
+        validate_source(plan_source(folder, tasks=[task]), 20, 0, max_pixels)
+    except SourceValidationError as error:
+        return [str(p) for p in error.problems]
+    return []
 
 
 def test_clean_source_passes(source):
     tasks = validate_source(plan_source(source), 20, 0, MAX_PIXELS)
     assert [t.spec.name for t in tasks] == ["RS", "Med", "AD", "Sci", "Fin"]
-    assert all(t.router_source == "replay.json" and len(t.router) == 20 for t in tasks)
+    assert all(len(t.router.records) == 20 == len(t.replay.records) for t in tasks)
+    assert tasks[0].router.source == "task5Router_train20.json (letter E)"
+    assert tasks[0].replay.source == "task5replay20_train.json"
 
 
 def test_invalid_json_names_line_and_column(source):
@@ -69,7 +73,7 @@ def test_path_leaving_the_task_folder(source):
     _edit(source / "RS" / "test.json", lambda r: r[1].__setitem__("image", "/etc/passwd"))
     problems = _problems(source)
     assert any(
-        "record RS-test-00000: field image:" in p and "leaves the task folder" in p
+        "record RS-test-00000: field image:" in p and "leaves its image folder RS/" in p
         for p in problems
     )
     assert any("record RS-test-00001: field image:" in p and "is absolute" in p for p in problems)
@@ -81,14 +85,17 @@ def test_symlink_escaping_the_task_folder(source, tmp_path):
     (source / "RS" / "images" / "test_00002.png").unlink()
     (source / "RS" / "images" / "test_00002.png").symlink_to(outside)
     [problem] = _problems(source)
-    assert "record RS-test-00002: field image:" in problem and "outside the task folder" in problem
+    assert (
+        "record RS-test-00002: field image:" in problem
+        and "outside its image folder RS/" in problem
+    )
 
 
 def test_unreadable_image(source):
     (source / "RS" / "images" / "train_00004.png").write_text("not a picture")
-    problems = _problems(source)  # train.json, and replay.json if it reuses the record
+    problems = _problems(source)  # train.json, and the replay set if it holds the record
     assert any("train.json: record RS-train-00004: field image:" in p for p in problems)
-    assert all("'images/train_00004.png' is not a readable image" in p for p in problems)
+    assert all("images/train_00004.png' is not a readable image" in p for p in problems)
 
 
 def test_truncated_image(source):
@@ -108,12 +115,14 @@ def test_decompression_bomb(source, limit):
 def test_empty_task(source):
     (source / "RS" / "test.json").write_text("[]")
     [problem] = _problems(source)
-    assert problem == f"{source / 'RS' / 'test.json'}: no records: the task split is empty"
+    assert problem == f"{source / 'RS' / 'test.json'}: no records: the split is empty"
 
 
 def test_missing_split_file(source):
     (source / "RS" / "test.json").unlink()
-    assert _problems(source) == [f"{source / 'RS' / 'test.json'}: file not found"]
+    assert _problems(source) == [
+        f"{source / 'RS'}: test split not found (looked for RS/test.json or RS_test/test.json)"
+    ]
 
 
 def test_missing_answers(source):
@@ -160,13 +169,14 @@ def test_every_problem_of_every_task_is_reported(source):
     assert "nothing was written" in str(caught.value)
 
 
-def test_replay_is_sampled_when_the_source_has_none(source):
-    (source / "RS" / "replay.json").unlink()
+def test_router_and_replay_are_sampled_when_the_source_has_no_sets(source):
+    (source / "task5Router_train20.json").unlink()
+    (source / "task5replay20_train.json").unlink()
     first = validate_source(plan_source(source, tasks=["RS"]), 5, 3, MAX_PIXELS)[0]
     again = validate_source(plan_source(source, tasks=["RS"]), 5, 3, MAX_PIXELS)[0]
-    assert first.router_source == "sampled from train"
-    assert [r.id for r in first.router] == [r.id for r in again.router]
-    assert len(first.router) == 5
+    assert first.router.source == first.replay.source == "5 sampled from RS/train.json"
+    assert [r.id for r in first.router.records] == [r.id for r in again.router.records]
+    assert first.router.records == first.replay.records and len(first.router.records) == 5
 
 
 def test_plan_rejects_unknown_and_missing_tasks(source):
@@ -177,13 +187,7 @@ def test_plan_rejects_unknown_and_missing_tasks(source):
     text = str(caught.value)
     assert "Weather: unknown task" in text and "Nope: task folder not found" in text
     (source / "benchmark.json").unlink()
-    assert [t.name for t in plan_source(source, track="domain").tasks] == [
-        "RS",
-        "Med",
-        "AD",
-        "Sci",
-        "Fin",
-    ]
+    assert plan_source(source, track="domain").names == ["RS", "Med", "AD", "Sci", "Fin"]
 
 
 def test_non_finite_answers_are_refused(source):
@@ -215,12 +219,11 @@ def test_backslash_image_paths_validate_and_build_as_forward_slashes(source, tmp
     _edit(
         source / "RS" / "train.json", lambda r: r[0].__setitem__("image", "images\\train_00000.png")
     )
-    validated, problems = validate_task(source / "RS", task_spec("RS"), 20, 0, MAX_PIXELS)
-    assert problems == []
-    assert validated.test[0].image == "images/test_00000.png"
-    assert validated.train[0].image == "images/train_00000.png"
+    [validated] = validate_source(plan_source(source, tasks=["RS"]), 20, 0, MAX_PIXELS)
+    assert validated.test.records[0].image == "images/test_00000.png"
+    assert validated.train.records[0].image == "images/train_00000.png"
     build_task(validated, "hash", tmp_path / "built" / "RS")
     split = load_split(tmp_path, "built", "RS", "test")
     assert split[0]["image_file"] == "images/test_00000.png"
     _edit(source / "RS" / "test.json", lambda r: r[1].__setitem__("image", "..\\Med\\x.png"))
-    assert any("leaves the task folder" in p for p in _problems(source))
+    assert any("leaves its image folder RS/" in p for p in _problems(source))

@@ -18,11 +18,12 @@ from datasets import Dataset, Features, Image, Sequence, Value
 from datasets.table import InMemoryTable
 from pydantic import BaseModel
 
+from components.data.layout import SPLITS
 from components.data.tasks import TaskSpec, Track
-from components.data.validation import TestRecord, TrainRecord, ValidatedTask
+from components.data.validation import TestRecord, TestSplit, TrainRecord, TrainSplit, ValidatedTask
 
 MANIFEST_FILE = "manifest.json"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2: a replay split of its own; where each split came from
 
 TRAIN_FEATURES = Features(
     {
@@ -49,7 +50,7 @@ class TaskEntry(BaseModel):
     spec: TaskSpec
     source_hash: str
     content_hash: str
-    router_source: str
+    sources: dict[str, str] = {}  # split -> where it came from in the source
     counts: dict[str, int]
     files: dict[str, str]  # split file name -> sha256
 
@@ -120,31 +121,36 @@ def _write_split(kind: str, folder: Path, records: list, features: Features, tar
 
 
 def build_task(task: ValidatedTask, source_hash: str, out: Path) -> TaskEntry:
-    """Write train/test/router Parquet files for one task into `out` and describe them."""
+    """Write one Parquet file per split of one task into `out` and describe them."""
     out.mkdir(parents=True, exist_ok=True)
-    folder = task.folder
-    splits = {
-        "train.parquet": ("train", task.train, TRAIN_FEATURES),
-        "test.parquet": ("test", task.test, TEST_FEATURES),
-        "router.parquet": ("train", task.router, TRAIN_FEATURES),
+    splits: dict[str, TrainSplit | TestSplit] = {
+        "train": task.train,
+        "test": task.test,
+        "router": task.router,
+        "replay": task.replay,
     }
-    for name, (kind, records, features) in splits.items():
-        _write_split(kind, folder, records, features, out / name)
-    files = {name: _sha256(out / name) for name in splits}
+    for name, split in splits.items():
+        features = TEST_FEATURES if isinstance(split, TestSplit) else TRAIN_FEATURES
+        kind = "test" if isinstance(split, TestSplit) else "train"
+        _write_split(kind, split.images, split.records, features, out / f"{name}.parquet")
+    files = {f"{name}.parquet": _sha256(out / f"{name}.parquet") for name in splits}
     content = hashlib.sha256("".join(f"{n}:{h}\n" for n, h in sorted(files.items())).encode())
     return TaskEntry(
         spec=task.spec,
         source_hash=source_hash,
         content_hash=content.hexdigest(),
-        router_source=task.router_source,
-        counts={"train": len(task.train), "test": len(task.test), "router": len(task.router)},
+        sources={name: split.source for name, split in splits.items()},
+        counts={name: len(split.records) for name, split in splits.items()},
         files=files,
     )
 
 
 def is_current(entry: TaskEntry | None, source_hash: str, folder: Path) -> bool:
-    """True when the prepared task came from this exact source and its files are intact."""
+    """True when the prepared task came from this exact source, in this manifest format, and
+    its files are intact."""
     if entry is None or entry.source_hash != source_hash:
+        return False
+    if set(entry.files) != {f"{split}.parquet" for split in SPLITS}:
         return False
     return all(
         (folder / name).is_file() and _sha256(folder / name) == digest

@@ -83,6 +83,13 @@ TRACK_ORDER: dict[str, tuple[str, ...]] = {
     "ability": ("OCR", "Math", "VP", "APP"),
 }
 
+# The letters the MLLM-CL download's router sets answer with (letter -> task). Our own router
+# assigns letters in arrival order; these maps only read the download's records.
+OFFICIAL_LETTERS: dict[str, dict[str, str]] = {
+    "domain": {"A": "Fin", "B": "Sci", "C": "Med", "D": "AD", "E": "RS"},
+    "ability": {"A": "OCR", "B": "VP", "C": "Math", "D": "APP"},
+}
+
 
 def task_spec(name: str) -> TaskSpec:
     try:

@@ -38,7 +38,7 @@ def lora_ft_step(
     samples = training_samples(load_split(data_dir, benchmark, task, "train"))
     if replay:
         for earlier in tasks[: step - 1]:
-            samples += training_samples(load_split(data_dir, benchmark, earlier, "router"))
+            samples += training_samples(load_split(data_dir, benchmark, earlier, "replay"))
     return train_adapter(
         base.name_or_path,
         samples,

@@ -17,13 +17,13 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
 from components.data.build import load_split
+from components.data.layout import SPLITS
 from components.data.prepare import PreparedData
 from components.settings import Settings
 
 KIND_TAG = "mllmcl.kind"
 VERSION_TAG = "mllmcl.data_version"
 BENCHMARK_TAG = "mllmcl.benchmark"
-SPLITS = ("train", "test", "router")
 DEFAULT_EXPERIMENT_ID = "0"
 PID_TAG, HOST_TAG, STARTED_TAG = "mllmcl.pid", "mllmcl.host", "mllmcl.process_started"
 
@@ -152,7 +152,11 @@ def log_data_preparation(prepared: PreparedData, source: Path, settings: Setting
         for entry in manifest.tasks:
             name = entry.spec.name
             mlflow.log_params(
-                {f"{name}.scorer": entry.spec.scorer, f"{name}.source_hash": entry.source_hash[:16]}
+                {
+                    f"{name}.scorer": entry.spec.scorer,
+                    f"{name}.source_hash": entry.source_hash[:16],
+                    **{f"{name}.{split}_from": where for split, where in entry.sources.items()},
+                }
             )
             mlflow.log_metrics(
                 {f"{name}.{split}_samples": count for split, count in entry.counts.items()}

@@ -1,5 +1,7 @@
-"""Writes a generated benchmark in the MLLM-CL layout: per task PNG images, train.json,
-test.json and the router replay set, plus benchmark.json with the track and task specs."""
+"""Writes a generated benchmark in the layout of the MLLM-CL download: per task PNG images,
+train.json and test.json (the ability track's tests in `<Task>_test/`), the root-level router set
+(routing prompts answered with the official letters, its images in a folder of their own) and
+replay set, plus benchmark.json with the track and task specs."""
 
 from __future__ import annotations
 
@@ -18,11 +20,14 @@ from components.data.generator.canvas import Item, Split
 from components.data.layout import (
     BENCHMARK_FILE,
     IMAGE_TOKEN,
-    REPLAY_FILE,
+    OFFICIAL_REPLAY_SETS,
+    OFFICIAL_ROUTER_SETS,
     TEST_FILE,
+    TEST_FOLDER_SUFFIX,
     TRAIN_FILE,
 )
-from components.data.tasks import TRACK_ORDER, Track, task_spec
+from components.data.routing_prompt import PromptMarkers, routing_prompt
+from components.data.tasks import OFFICIAL_LETTERS, TRACK_ORDER, Track, task_spec
 
 Maker = Callable[[random.Random, Split], Item]
 Preset = Literal["micro", "default"]
@@ -78,10 +83,18 @@ def first_answer(answer: str | list[str]) -> str:
     return answer[0] if isinstance(answer, list) else answer
 
 
-def write_task(folder: Path, task: str, size: PresetSize, seed: int, replay: int) -> dict[str, int]:
-    """Generate one task's images and JSON files into `folder`."""
+def _test_folder(track: Track, task: str) -> str:
+    return f"{task}{TEST_FOLDER_SUFFIX}" if track == "ability" else task
+
+
+def write_task(
+    root: Path, track: Track, task: str, size: PresetSize, seed: int
+) -> list[dict[str, Any]]:
+    """Generate one task's images and split files under `root`; returns its training records."""
     make = MAKERS[task]
+    folder, test_folder = root / task, root / _test_folder(track, task)
     (folder / "images").mkdir(parents=True)
+    (test_folder / "images").mkdir(parents=True, exist_ok=True)
     train, test = [], []
     rng = split_rng(seed, task, "train")
     for index in range(size.train):
@@ -102,7 +115,7 @@ def write_task(folder: Path, task: str, size: PresetSize, seed: int, replay: int
     for index in range(size.test):
         item = make(rng, "test")
         name = _image_name(item, "test", index)
-        item.image.save(folder / name, format="PNG")
+        item.image.save(test_folder / name, format="PNG")
         test.append(
             {
                 "question_id": f"{task}-test-{index:05d}",
@@ -112,13 +125,49 @@ def write_task(folder: Path, task: str, size: PresetSize, seed: int, replay: int
                 **item.extra,
             }
         )
-    chosen = sorted(
-        split_rng(seed, task, "replay").sample(range(len(train)), min(replay, len(train)))
-    )
     _write_json(folder / TRAIN_FILE, train)
-    _write_json(folder / TEST_FILE, test)
-    _write_json(folder / REPLAY_FILE, [train[i] for i in chosen])
-    return {"train": len(train), "test": len(test), "router": len(chosen)}
+    _write_json(test_folder / TEST_FILE, test)
+    return train
+
+
+def write_root_sets(
+    root: Path, track: Track, train: dict[str, list[dict[str, Any]]], seed: int, replay: int
+) -> dict[str, int]:
+    """The download's root-level sets, from `replay` training records of each task: the
+    router set (the routing prompt around each question, answered with the task's official
+    letter; the images copied into the set's own folder) and the replay set (the records as
+    they are, image paths relative to the root). Returns the records per task."""
+    router_file, router_images = OFFICIAL_ROUTER_SETS[track]
+    (root / router_images).mkdir()
+    letters = OFFICIAL_LETTERS[track]
+    pool = {letter: task_spec(task).description for letter, task in sorted(letters.items())}
+    letter_of = {task: letter for letter, task in letters.items()}
+    router, replayed, counts = [], [], {}
+    for task, records in train.items():
+        rng = split_rng(seed, task, "replay")
+        chosen = [
+            records[i] for i in sorted(rng.sample(range(len(records)), min(replay, len(records))))
+        ]
+        counts[task] = len(chosen)
+        for record in chosen:
+            image = f"{task}_{Path(record['image']).name}"
+            shutil.copyfile(root / task / record["image"], root / router_images / image)
+            question = record["conversations"][0]["value"].replace(IMAGE_TOKEN, "").strip()
+            prompt = routing_prompt(pool, question, PromptMarkers())
+            router.append(
+                {
+                    "id": f"router-{record['id']}",
+                    "image": image,
+                    "conversations": [
+                        {"from": "human", "value": prompt},
+                        {"from": "gpt", "value": letter_of[task]},
+                    ],
+                }
+            )
+            replayed.append({**record, "image": f"{task}/{record['image']}"})
+    _write_json(root / router_file, router)
+    _write_json(root / OFFICIAL_REPLAY_SETS[track], replayed)
+    return counts
 
 
 def _is_replaceable(out: Path) -> bool:
@@ -152,9 +201,20 @@ def generate_benchmark(
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    counts = {}
-    for task in tqdm(tasks, desc=f"generating {track} ({preset})", disable=not progress):
-        counts[task] = write_task(partial / task, task, size, seed, replay)
+    train = {
+        task: write_task(partial, track, task, size, seed)
+        for task in tqdm(tasks, desc=f"generating {track} ({preset})", disable=not progress)
+    }
+    sampled = write_root_sets(partial, track, train, seed, replay)
+    counts = {
+        task: {
+            "train": size.train,
+            "test": size.test,
+            "router": sampled[task],
+            "replay": sampled[task],
+        }
+        for task in tasks
+    }
     _write_json(
         partial / BENCHMARK_FILE,
         {
