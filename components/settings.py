@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, model_validator
 from pydantic_settings import (
@@ -55,25 +56,17 @@ class Settings(BaseSettings):
     )
 
     home: Path = Field(default_factory=_home_from_env, description="project home")
-    data_dir: Path | None = Field(
-        None, description="prepared, DVC-versioned data (default home/data)"
+    data_dir: Path = Field(description="prepared, DVC-versioned data (default home/data)")
+    sources_dir: Path = Field(
+        description="benchmark sources in the MLLM-CL layout, one folder each (home/sources)"
     )
-    sources_dir: Path | None = Field(
-        None, description="benchmark sources in the MLLM-CL layout, one folder each (home/sources)"
-    )
-    staging_dir: Path | None = Field(None, description="scratch space for atomic preparation")
-    dvc_remote: str | None = Field(
-        None, description="DVC remote URL or path (default home/dvc-remote)"
-    )
+    staging_dir: Path = Field(description="scratch space for atomic preparation")
+    dvc_remote: str = Field(description="DVC remote URL or path (default home/dvc-remote)")
     tracking_uri: str | None = Field(
         None, description="MLflow tracking URI (default sqlite:///home/mlflow/mlflow.db)"
     )
-    artifact_root: Path | None = Field(
-        None, description="MLflow artifact root for the sqlite store"
-    )
-    models_dir: Path | None = Field(
-        None, description="built bases and trained adapters (home/models)"
-    )
+    artifact_root: Path = Field(description="MLflow artifact root for the sqlite store")
+    models_dir: Path = Field(description="built bases and trained adapters (home/models)")
     base_model: str = Field(
         "tiny", description="'tiny' (built here, CPU) or any HF LLaVA folder or hub id"
     )
@@ -86,9 +79,12 @@ class Settings(BaseSettings):
     router_decoding: Decoding = Field("constrained", description="constrained or official")
     replay_per_task: int = Field(20, ge=1, description="router replay samples per task")
     gates: GateThresholds = Field(
-        default_factory=GateThresholds, description="promotion gates (DESIGN §5)"
+        default_factory=GateThresholds, description="promotion gates (docs/operations.md)"
     )
-    reports_dir: Path | None = Field(None, description="benchmark reports (home/reports)")
+    reports_dir: Path = Field(description="benchmark reports (home/reports)")
+    log_file: Path | None = Field(
+        None, description="where this process's library output goes; logged to its pipeline runs"
+    )
     seed: int = Field(0, description="seed for every sampled choice")
     max_image_pixels: int = Field(
         89_478_485, ge=1, description="images larger than this are rejected (decompression bombs)"
@@ -100,17 +96,24 @@ class Settings(BaseSettings):
         default_factory=ServingLimits, description="limits on the requests of a served bundle"
     )
 
-    @model_validator(mode="after")
-    def _fill_paths(self) -> Settings:
-        self.home = self.home.expanduser().resolve()
-        self.data_dir = self.data_dir or self.home / "data"
-        self.sources_dir = self.sources_dir or self.home / "sources"
-        self.reports_dir = self.reports_dir or self.home / "reports"
-        self.staging_dir = self.staging_dir or self.home / ".mllmcl-staging"
-        self.dvc_remote = self.dvc_remote or str(self.home / "dvc-remote")
-        self.artifact_root = self.artifact_root or self.home / "mlflow" / "artifacts"
-        self.models_dir = self.models_dir or self.home / "models"
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _place_in_home(cls, data: Any) -> Any:
+        """Folders left unset are placed in the home."""
+        if not isinstance(data, dict):
+            return data
+        home = Path(data.get("home") or _home_from_env()).expanduser().resolve()
+        defaults = {
+            "data_dir": home / "data",
+            "sources_dir": home / "sources",
+            "reports_dir": home / "reports",
+            "staging_dir": home / ".mllmcl-staging",
+            "dvc_remote": str(home / "dvc-remote"),
+            "artifact_root": home / "mlflow" / "artifacts",
+            "models_dir": home / "models",
+        }
+        unset = {key: value for key, value in defaults.items() if data.get(key) is None}
+        return {**data, "home": home, **unset}
 
     @property
     def resolved_tracking_uri(self) -> str:

@@ -1,4 +1,4 @@
-"""The continual loop (DESIGN §5).
+"""The continual loop (docs/architecture.md shows the path of a task arrival).
 
 A task arrives: prepare its data, train its expert (earlier experts are reused untouched),
 retrain the router on the replay of every seen task, evaluate the routed bundle on every seen
@@ -170,13 +170,19 @@ def learn_task(
     """Experts for the seen tasks (only new or changed ones train), the router over them,
     evaluation, gates and promotion."""
     base = ensure_base()
-    experts = expert_per_task(benchmark, seen, base, parent_run_id)
-    router = train_router_task(benchmark, seen, experts, base, parent_run_id)
-    step = len(seen)
-    evaluation = evaluate(benchmark, seen, evaluate_on, router, experts, base, step, parent_run_id)
-    promotion = gate_and_promote(
-        benchmark, new_task, seen, evaluation, router, experts, base, parent_run_id
-    )
+    step = f"{new_task or 'retrain'} (step {len(seen)})"
+    with stage(f"{step}: experts"):
+        experts = expert_per_task(benchmark, seen, base, parent_run_id)
+    with stage(f"{step}: router"):
+        router = train_router_task(benchmark, seen, experts, base, parent_run_id)
+    with stage(f"{step}: evaluation"):
+        evaluation = evaluate(
+            benchmark, seen, evaluate_on, router, experts, base, len(seen), parent_run_id
+        )
+    with stage(f"{step}: gates and promotion"):
+        promotion = gate_and_promote(
+            benchmark, new_task, seen, evaluation, router, experts, base, parent_run_id
+        )
     return LearnedStep(experts=experts, router=router, evaluation=evaluation, promotion=promotion)
 
 
@@ -228,13 +234,13 @@ def run_benchmark(
         _exclusive(track, "a benchmark run"),
         pipeline_run(benchmark_experiment(track), f"benchmark-{track}", settings) as run,
     ):
-        with stage(timings, "prepare and base"):
+        with stage("prepare and base", timings):
             prepare_data(Path(source or settings.sources_dir / track), track, track, tasks)
             tasks = prepared_tasks(track, tasks)
             base = ensure_base()
         steps = []
         for i, name in enumerate(tasks, start=1):
-            with stage(timings, f"mr-lora: {name} arrives"):
+            with stage(f"mr-lora: {name} arrives", timings):
                 steps.append(learn_task(track, name, tasks[:i], tasks, run))
         results = {}
         if "mr-lora" in methods:
@@ -246,13 +252,13 @@ def run_benchmark(
         for replay in (False, True):
             method = method_name(replay)
             if method in methods:
-                with stage(timings, method):
+                with stage(method, timings):
                     previous, rows = None, []
                     for step in range(1, len(tasks) + 1):
                         previous = lora_ft_step(track, tasks, step, base, replay, previous, run)
                         rows.append(previous.accuracies)
                 results[method] = method_result(tasks, rows)
-        with stage(timings, "zero-shot"):
+        with stage("zero-shot", timings):
             zero = zero_shot(track, tasks, base, run)
         report = BenchmarkResults(
             benchmark=track,
@@ -263,5 +269,6 @@ def run_benchmark(
             timings=timings,
             champion=steps[-1].promotion.champion,
         )
-        publish(report, run)
+        with stage("report"):
+            publish(report, run)
         return report

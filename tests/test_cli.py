@@ -4,7 +4,7 @@ import json
 
 from typer.testing import CliRunner
 
-from components.cli import app
+from cli.main import app
 
 runner = CliRunner()
 

@@ -17,7 +17,7 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from components.cli import app
+from cli.main import app
 from components.data.build import load_split
 from tests.conftest import MICRO_TINY
 from tests.helpers import free_port, stop, wait_for_http

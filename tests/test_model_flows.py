@@ -8,7 +8,7 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from components.cli import app
+from cli.main import app
 from components.data.build import load_split
 from components.registry.models import tracked_run
 from flows.base import ensure_base, store_scope

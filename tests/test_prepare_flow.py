@@ -8,7 +8,7 @@ import mlflow
 import pytest
 from typer.testing import CliRunner
 
-from components.cli import app
+from cli.main import app
 from components.data.build import load_split, read_manifest
 from components.data.generator.writer import generate_benchmark
 from components.data.problems import SourceValidationError

@@ -1,4 +1,4 @@
-"""Every branch of every official scoring rule (DESIGN §3), with edge cases of our own."""
+"""Every branch of every official scoring rule (docs/method.md), with edge cases of our own."""
 
 import pytest
 

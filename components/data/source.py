@@ -227,13 +227,16 @@ def _root_set(
         return None
     if not present:
         return None
-    file, images = present[0]
-    if not (find.root / images).is_dir():
+    file_name, images_name = present[0]
+    if not (find.root / images_name).is_dir():
         find.problems.append(
-            Problem(find.root / file, f"its image folder {images}/ is missing from the source")
+            Problem(
+                find.root / file_name,
+                f"its image folder {images_name}/ is missing from the source",
+            )
         )
         return None
-    return RootSet(file=find.root / file, images=find.root / images)
+    return RootSet(file=find.root / file_name, images=find.root / images_name)
 
 
 def _letters(
@@ -349,7 +352,7 @@ def fingerprint_source(plan: SourcePlan) -> dict[str, str]:
     """Per task, a SHA-256 over its spec, where its splits are, every file of the folders they
     are in, and the root-level sets with their letter map: equal means unchanged."""
     digests = _Digests()
-    shared = [plan.letters, plan.markers.model_dump()]
+    shared: list[Any] = [plan.letters, plan.markers.model_dump()]
     for root_set in (plan.router_set, plan.replay_set):
         if root_set is not None:
             shared.append([plan.relative(root_set.file), digests.file(root_set.file)])

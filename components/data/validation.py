@@ -179,7 +179,8 @@ def _train_records(check: _Checker, file: Path, images: Path) -> list[TrainRecor
     raw_records = check.load_list(file)
     if raw_records is None:
         return None
-    records, seen = [], set()
+    records: list[TrainRecord] = []
+    seen: set[str] = set()
     for index, raw in enumerate(raw_records):
         ident = check.record_id(file, raw, index, "id", seen)
         if ident is None:
@@ -233,7 +234,8 @@ def _test_records(check: _Checker, file: Path, images: Path) -> list[TestRecord]
     raw_records = check.load_list(file)
     if raw_records is None:
         return None
-    records, seen = [], set()
+    records: list[TestRecord] = []
+    seen: set[str] = set()
     for index, raw in enumerate(raw_records):
         ident = check.record_id(file, raw, index, "question_id", seen)
         if ident is None:

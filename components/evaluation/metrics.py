@@ -1,5 +1,6 @@
 """Continual-learning metrics over the accuracy matrix A[i][j] = accuracy on task j after learning
-task i (DESIGN §3). Entries for tasks not yet learned (j > i) are ignored by every metric."""
+task i (docs/method.md, "Continual metrics"). Entries for tasks not yet learned (j > i) are
+ignored by every metric."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The official MLLM-CL scoring rules (DESIGN §3), one function per rule.
+"""The official MLLM-CL scoring rules (docs/method.md, "Scoring rules"), one function per rule.
 
 Every rule takes the raw prediction text, the test annotation and the prompt the model saw, and
 returns the item's score in [0, 1]. `score` divides by the number of predictions, as the official

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from peft import PeftModel, get_peft_model
 from pydantic import BaseModel
-from transformers import TrainerCallback
+from transformers import ProcessorMixin, TrainerCallback
 
 from components.models.base import load_base
 from components.models.lora import AdapterSettings, lora_config
@@ -90,7 +90,7 @@ def train_adapter(
 
 def load_adapters(
     base: str, adapters: dict[str, Path], dtype: str = "auto", device: str = "auto"
-) -> tuple[PeftModel, object]:
+) -> tuple[PeftModel, ProcessorMixin]:
     """The base with several named adapters loaded side by side (switch with `set_adapter`)."""
     model, processor = load_base(base, dtype=dtype, device=device)
     names = list(adapters)

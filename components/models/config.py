@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel
 
 
@@ -43,59 +45,19 @@ class AdapterSettings(BaseModel, frozen=True):
     train: TrainSettings
 
 
-# CPU_DROPOUT_NOTE: the `cpu` presets train without LoRA dropout. On a CPU, drawing the dropout
-# masks took about a fifth of every step on the tiny base (its layers are small), and the
-# 16-epoch experts scored the same without it (domain Oracle mean 78.0 vs 78.4).
-EXPERT_PRESETS: dict[str, AdapterSettings] = {
-    # The paper's expert settings (MR-LoRA official scripts).
-    "official": AdapterSettings(
-        rank=128,
-        alpha=256,
-        train=TrainSettings(
-            epochs=1, learning_rate=2e-5, batch_size=16, bf16=True, gradient_checkpointing=True
-        ),
-    ),
-    # Tuned so that the tiny base learns a default-preset task in about a minute on 2 CPU cores.
-    "cpu": AdapterSettings(
-        rank=16,
-        alpha=32,
-        dropout=0.0,  # see CPU_DROPOUT_NOTE
-        train_vocabulary=True,
-        train=TrainSettings(
-            epochs=16,
-            learning_rate=3e-3,
-            batch_size=16,
-            warmup_ratio=0.05,
-            # at the full 3e-3 the Fin expert collapsed to one answer for some seeds (38%)
-            full_modules_lr_ratio=0.3,
-        ),
-    ),
-}
+PRESETS_FILE = Path(__file__).with_name("presets.yaml")
 
-ROUTER_PRESETS: dict[str, AdapterSettings] = {
-    "official": AdapterSettings(
-        rank=128,
-        alpha=256,
-        train=TrainSettings(
-            epochs=40, learning_rate=5e-6, batch_size=16, bf16=True, gradient_checkpointing=True
-        ),
-    ),
-    "cpu": AdapterSettings(
-        rank=8,
-        alpha=16,
-        dropout=0.0,  # see CPU_DROPOUT_NOTE
-        train_vocabulary=True,
-        train=TrainSettings(
-            epochs=12,
-            learning_rate=3e-3,
-            batch_size=16,
-            warmup_ratio=0.05,
-            # without it the router told the ability track's tasks apart by their colours and
-            # sent OCR and Math test items (other colours) elsewhere: 50% vs 100%
-            augment_images=0.5,
-        ),
-    ),
-}
+
+def _load_presets() -> tuple[dict[str, AdapterSettings], dict[str, AdapterSettings]]:
+    data = yaml.safe_load(PRESETS_FILE.read_text(encoding="utf-8"))
+    presets = [
+        {name: AdapterSettings.model_validate(value) for name, value in data[kind].items()}
+        for kind in ("experts", "routers")
+    ]
+    return presets[0], presets[1]
+
+
+EXPERT_PRESETS, ROUTER_PRESETS = _load_presets()
 
 
 class TinyBaseConfig(BaseModel, frozen=True):

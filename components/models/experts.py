@@ -33,7 +33,7 @@ class ExpertKey(BaseModel, frozen=True):
 
 
 def expert_settings(preset: str, track: str | None) -> AdapterSettings:
-    """The preset; on the ability track the vision tower is adapted too (DESIGN §2)."""
+    """The preset; on the ability track the vision tower is adapted too (docs/method.md)."""
     settings = EXPERT_PRESETS[preset]
     return settings.model_copy(update={"vision": track == "ability"})
 

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from pydantic import BaseModel
@@ -90,6 +91,11 @@ class TwoStage:
         special = self.processor.tokenizer.all_special_tokens
         return sorted({token for token in [image, *special] if token})
 
+    @property
+    def _llava(self) -> Any:
+        """The LLaVA under the adapters (transformers' model classes type their parts loosely)."""
+        return self.model.get_base_model()
+
     def _use(self, adapter: str) -> None:
         """Activate an adapter; peft's switch walks every module, so only when it changes."""
         if self.model.active_adapter != adapter:
@@ -97,8 +103,7 @@ class TwoStage:
 
     # -- vision features, computed once per image -------------------------------------------
     def _vision_states(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        llava = self.model.get_base_model().model
-        config = self.model.get_base_model().config
+        llava, config = self._llava.model, self._llava.config
         hidden = llava.vision_tower(pixel_values, output_hidden_states=True).hidden_states
         layers = config.vision_feature_layer
         selected = [hidden[layer] for layer in ([layers] if isinstance(layers, int) else layers)]
@@ -116,10 +121,11 @@ class TwoStage:
         if states is None:
             inputs["pixel_values"] = encoded["pixel_values"]
             return inputs
-        projector = self.model.get_base_model().model.multi_modal_projector
+        projector = self._llava.model.multi_modal_projector
         features = projector(states)
         inputs["mm_encoder_outputs"] = {
-            "image": BaseModelOutputWithPooling(pooler_output=list(features))
+            # one feature tensor per image, as LLaVA's own vision encoder returns them
+            "image": BaseModelOutputWithPooling(pooler_output=list(features))  # type: ignore[arg-type]
         }
         return inputs
 
@@ -143,7 +149,7 @@ class TwoStage:
         text = splits[0][0]
         if self._prefix is None or self._prefix.text != text:
             ids = encode_prompts(self.processor, [first])["input_ids"][0].to(self.model.device)
-            image_id = self.model.get_base_model().config.image_token_id
+            image_id = self._llava.config.image_token_id
             length = int((ids == image_id).nonzero()[0])
             image_tokens = int((ids == image_id).sum())
             rest = encode_continuations(self.processor, [splits[0][1]], [first.image], image_tokens)
@@ -209,7 +215,7 @@ class TwoStage:
             Routed(task=self.spec.task_of(letter), letter=letter, router_output=text)
             for letter, text in zip(letters, outputs, strict=True)
         ]
-        image_id = self.model.get_base_model().config.image_token_id
+        image_id = self._llava.config.image_token_id
         return routed, states, int((encoded["input_ids"][0] == image_id).sum())
 
     def route(self, samples: Sequence[Sample], batch_size: int = 32) -> list[Routed]:

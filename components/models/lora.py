@@ -1,4 +1,4 @@
-"""LoRA settings: which modules an adapter touches, and the presets (DESIGN §2)."""
+"""LoRA settings: which modules an adapter touches, and the presets (docs/method.md)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
-from transformers import ProcessorMixin
+from transformers import BatchEncoding, BatchFeature, ProcessorMixin
 
 IGNORE_INDEX = -100
 
@@ -37,7 +37,7 @@ def _rgb(image: Image.Image) -> Image.Image:
 
 def encode_prompts(
     processor: ProcessorMixin, samples: Sequence[Sample], padding_side: str = "left"
-) -> dict[str, torch.Tensor]:
+) -> BatchFeature:
     """Padded prompts with pixel values: left-padded for `generate`, right-padded for scoring
     the next token after a shared, cached prefix."""
     tokenizer = processor.tokenizer
@@ -72,7 +72,7 @@ def _expanded_tokens(
 
 def encode_prompt_text(
     processor: ProcessorMixin, samples: Sequence[Sample], image_tokens: int
-) -> dict[str, torch.Tensor]:
+) -> BatchEncoding:
     """Left-padded prompts without pixels, for images whose features are already computed."""
     texts = [prompt_text(processor, s.question, s.context) for s in samples]
     return _expanded_tokens(processor, texts, image_tokens, "left")

@@ -1,5 +1,5 @@
 """The MR-LoRA router: the base MLLM with its own LoRA, trained on the replay samples of every
-task seen so far to answer with the letter of the expert that should answer (DESIGN §2)."""
+task seen so far to answer with the letter of the expert that should answer (docs/method.md)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from peft import PeftModel
 from pydantic import BaseModel, field_validator
 from transformers import PreTrainedModel, ProcessorMixin
 
@@ -128,7 +129,7 @@ def letter_token_ids(processor: ProcessorMixin, letters: str) -> list[int]:
 
 @torch.inference_mode()
 def constrained_letters(
-    model: PreTrainedModel,
+    model: PreTrainedModel | PeftModel,
     inputs: Mapping[str, Any],
     last: torch.Tensor,
     letter_ids: Sequence[int],

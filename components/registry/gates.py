@@ -1,8 +1,8 @@
-"""Evaluation gates of the continual loop (DESIGN §5), as pure functions of the figures: the new
-task is learned well enough (an absolute floor, and a margin over what the base alone scores on
-it, so that an expert barely above chance is not promoted), the router routes well enough, no
-old task drops more than a tolerance below the current champion, and backward transfer stays
-above a floor."""
+"""Evaluation gates of the continual loop (docs/operations.md), as pure functions of the
+figures: the new task is learned well enough (an absolute floor, and a margin over what the base
+alone scores on it, so that an expert barely above chance is not promoted), the router routes
+well enough, no old task drops more than a tolerance below the current champion, and backward
+transfer stays above a floor."""
 
 from __future__ import annotations
 

@@ -94,9 +94,17 @@ def pipeline_run(
     try:
         yield run.info.run_id
     except BaseException:
+        _keep_log(client, run.info.run_id, settings)
         client.set_terminated(run.info.run_id, "FAILED")
         raise
+    _keep_log(client, run.info.run_id, settings)
     client.set_terminated(run.info.run_id, "FINISHED")
+
+
+def _keep_log(client: MlflowClient, run_id: str, settings: Settings) -> None:
+    """The process's library output so far (a command line's log file), as the run's artifact."""
+    if settings.log_file is not None and settings.log_file.is_file():
+        client.log_artifact(run_id, str(settings.log_file), "logs")
 
 
 def flat_params(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:

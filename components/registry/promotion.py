@@ -1,5 +1,5 @@
-"""Aliases of the bundle model (DESIGN §5): a new version becomes `challenger`; when every gate
-passes and no review is required it becomes `champion` and the old champion keeps
+"""Aliases of the bundle model (docs/operations.md): a new version becomes `challenger`; when
+every gate passes and no review is required it becomes `champion` and the old champion keeps
 `previous-champion`. People approve or reject challengers. Gate values and verdicts, the
 accuracies and the data version live on each version (tags and description)."""
 

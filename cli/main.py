@@ -5,20 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from components.data.generator.writer import PRESETS, generate_benchmark
-from components.data.problems import SourceValidationError
-from components.data.tasks import TRACK_ORDER
-from components.evaluation.predictions import read_annotations, read_predictions
-from components.evaluation.scorers import RULES, ScoringError, score
-from components.loop_cli import (
+from cli.loop import (
     arrive,
     benchmark,
     refusing_when_busy,
@@ -26,8 +19,21 @@ from components.loop_cli import (
     run_and_print_benchmark,
     serve,
 )
-from components.review_cli import review_app
-from components.settings import get_settings
+from cli.output import (
+    console,
+    errors,
+    log_file_for,
+    owns_the_terminal_streams,
+    pipeline_output,
+)
+from cli.review import review_app
+from components.data.generator.writer import PRESETS, generate_benchmark
+from components.data.problems import SourceValidationError
+from components.data.tasks import TRACK_ORDER
+from components.evaluation.predictions import read_annotations, read_predictions
+from components.evaluation.scorers import RULES, ScoringError, score
+from components.settings import Settings, get_settings
+from components.timing import stage
 
 # No analytics or telemetry calls from a machine that may have no network; a temporary Prefect
 # server gets time to start on a busy laptop (Prefect's default, 20 s, is short on 2 cores).
@@ -40,13 +46,26 @@ for _name, _value in {
     os.environ.setdefault(_name, _value)
 
 app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
+# The commands that run flows: their library output goes to a log file unless --verbose.
+PIPELINE_COMMANDS = {"prepare", "demo", "benchmark", "arrive", "retrain", "base"}
+PIPELINE_COMMANDS |= {"train-expert", "train-router"}
 
 
 @app.callback()
-def main() -> None:
+def main(
+    ctx: typer.Context,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", help="show library output (Trainer bars, Prefect and MLflow logs) live"
+        ),
+    ] = False,
+) -> None:
     """The `mllmcl` command."""
+    command = ctx.invoked_subcommand
+    if not verbose and command in PIPELINE_COMMANDS and owns_the_terminal_streams():
+        # Read by the commands, and by the pipeline runs, which keep the file in MLflow.
+        os.environ["MLLMCL_LOG_FILE"] = str(log_file_for(Settings().reports_dir, command))
 
     # `kill` and a closed terminal end the command as Ctrl-C does: MLflow runs are ended as
     # failed and the temporary Prefect server that a flow started here is stopped, not orphaned.
@@ -92,12 +111,16 @@ def run_prepare(source: Path, benchmark: str, track: str | None, tasks: list[str
     from flows.prepare import prepare_data  # Prefect is imported only by commands that run flows
 
     try:
-        with refusing_when_busy():
+        with (
+            refusing_when_busy(),
+            pipeline_output(get_settings().log_file),
+            stage(f"prepare {benchmark} from {source}"),
+        ):
             return prepare_data(source=source, benchmark=benchmark, track=track, tasks=tasks)
     except SourceValidationError as error:
         errors.print(f"[red]{len(error.problems)} problem(s) in {source}; nothing was written:[/]")
         for problem in error.problems:
-            print(problem, file=sys.stderr)
+            errors.print(str(problem), markup=False, highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -185,7 +208,8 @@ def build_tiny() -> None:
     """Build and pretrain the tiny CPU LLaVA (once per config) and register it in MLflow."""
     from flows.base import build_base
 
-    ref = build_base()
+    with pipeline_output(get_settings().log_file):
+        ref = build_base()
     console.print(f"tiny base: {ref.name_or_path} (digest {ref.digest})")
 
 
@@ -198,7 +222,9 @@ def train_expert_command(
     from flows.train_expert import train_experts
 
     names = [t.strip() for t in tasks.split(",")] if tasks else None
-    for item in train_experts(benchmark, names):
+    with pipeline_output(get_settings().log_file):
+        items = train_experts(benchmark, names)
+    for item in items:
         state = "reused" if item.reused else "trained"
         console.print(f"{item.name} v{item.version} ({state}) at {item.folder}")
 
@@ -212,7 +238,8 @@ def train_router_command(
     from flows.train_router import train_router
 
     names = [t.strip() for t in tasks.split(",")] if tasks else None
-    item = train_router(benchmark, names)
+    with pipeline_output(get_settings().log_file):
+        item = train_router(benchmark, names)
     console.print(f"{item.name} v{item.version} ({'reused' if item.reused else 'trained'})")
 
 

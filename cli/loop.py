@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from cli.output import console, errors, pipeline_output
 from components.data.generator.writer import generate_benchmark
 from components.data.tasks import TRACK_ORDER
 from components.evaluation.report import BenchmarkResults, comparison_table
@@ -19,9 +19,8 @@ from components.locking import Busy
 from components.registry.models import bundle_model_name
 from components.registry.promotion import CHAMPION
 from components.settings import get_settings
+from components.timing import stage
 
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
 BUSY_EXIT = 3
 
 
@@ -53,7 +52,7 @@ def arrive(
         return
     from flows.continual import on_task_arrival
 
-    with refusing_when_busy():
+    with refusing_when_busy(), pipeline_output(get_settings().log_file):
         promotion = on_task_arrival(task, source.resolve(), benchmark)
     _print_promotion(promotion)
 
@@ -65,8 +64,9 @@ def retrain(
     """Re-prepare the sources, retrain what changed, evaluate, gate and promote."""
     from flows.continual import scheduled_retrain
 
-    with refusing_when_busy():
-        _print_promotion(scheduled_retrain(benchmark, source))
+    with refusing_when_busy(), pipeline_output(get_settings().log_file):
+        promotion = scheduled_retrain(benchmark, source)
+    _print_promotion(promotion)
 
 
 def _print_promotion(promotion) -> None:
@@ -83,9 +83,10 @@ def run_and_print_benchmark(track: str, methods: list[str], preset: str | None) 
 
     settings = get_settings()
     source = settings.sources_dir / track
-    if preset is not None:
-        generate_benchmark(track, source, preset=preset, replay=settings.replay_per_task)  # type: ignore[arg-type]
-    with refusing_when_busy():
+    with refusing_when_busy(), pipeline_output(settings.log_file):
+        if preset is not None:
+            with stage(f"generate the {track} track ({preset})"):
+                generate_benchmark(track, source, preset=preset, replay=settings.replay_per_task)  # type: ignore[arg-type]
         results: BenchmarkResults = run_benchmark(track, methods, source)
     console.print(f"\n{comparison_table(results)}\n")
     console.print(

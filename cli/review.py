@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from rich.console import Console
 from rich.table import Table
 
+from cli.output import console, errors
 from components.registry.models import bundle_model_name
 from components.registry.promotion import (
     GATE_TAG,
@@ -25,8 +25,6 @@ from components.registry.tracking import configure_tracking
 from components.settings import get_settings
 
 review_app = typer.Typer(no_args_is_help=True, help="Review bundle versions in the registry.")
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
 BenchmarkOption = Annotated[str, typer.Option(help="whose bundle")]
 
 

@@ -1,0 +1,1 @@
+"""The `mllmcl` command line: it runs the flows and reads the registry."""
