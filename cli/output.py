@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.status import Status
 
 console = Console(soft_wrap=True)
@@ -44,6 +45,18 @@ class StageDisplay(logging.Handler):
         seconds = getattr(record, "seconds", 0.0)
         console.print(f"{'  ' * len(self.open)}{mark} {name} [dim]({seconds:.0f} s)[/]")
         self.status.update(f"{self.open[-1]} ..." if self.open else "")
+
+
+class ConsoleWarnings(logging.Handler):
+    """Warnings and errors that any library logs (a run waiting for another's lock, a failed
+    task) still reach the console when the rest of their output goes to the log file."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        colour = "yellow" if record.levelno < logging.ERROR else "red"
+        console.print(f"[{colour}]{record.levelname.lower()}:[/] {escape(record.getMessage())}")
 
 
 def owns_the_terminal_streams() -> bool:
@@ -97,19 +110,26 @@ def pipeline_output(log_file: Path | None) -> Iterator[None]:
     (None: everything live, as `--verbose` asks)."""
     progress = logging.getLogger(PROGRESS_LOGGER)
     progress.setLevel(logging.INFO)
+    quiet = log_file is not None and owns_the_terminal_streams()
     redirect: AbstractContextManager[None] = nullcontext()
-    handlers: list[logging.Handler] = []
-    if log_file is not None and owns_the_terminal_streams():
+    added: list[tuple[logging.Logger, logging.Handler]] = []
+    if quiet and log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         console.print(f"[dim]library output: {log_file} (--verbose shows it here)[/]")
         redirect = _descriptors_to(log_file)
-        handlers.append(logging.StreamHandler(sys.stderr))  # the stages in the log too
+        added.append((progress, logging.StreamHandler(sys.stderr)))  # the stages in the log too
+        root = logging.getLogger()
+        if not root.handlers:  # what Python prints as a last resort goes into the log as well
+            last_resort = logging.StreamHandler(sys.stderr)
+            last_resort.setLevel(logging.WARNING)
+            added.append((root, last_resort))
+        added.append((root, ConsoleWarnings()))
     with redirect, console.status("working ...") as status:
-        handlers.append(StageDisplay(status))
-        for handler in handlers:
-            progress.addHandler(handler)
+        added.append((progress, StageDisplay(status)))
+        for logger, handler in added:
+            logger.addHandler(handler)
         try:
             yield
         finally:
-            for handler in handlers:
-                progress.removeHandler(handler)
+            for logger, handler in added:
+                logger.removeHandler(handler)

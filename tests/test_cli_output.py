@@ -1,4 +1,5 @@
-"""A flow-running command shows its stages and results; library output goes to the log file."""
+"""A flow-running command shows its stages, warnings and results; library output goes to the
+log file."""
 
 import subprocess
 import sys
@@ -36,12 +37,14 @@ def test_the_console_shows_stages_and_results_and_the_log_the_rest(tmp_path):
     done = _run(SCRIPT, str(log_file))
     lines = done.stdout.splitlines()
     assert lines[0].startswith("library output: ") and str(log_file) in lines[0]
-    assert lines[1].startswith("  ✓ inner (") and lines[2].startswith("✓ outer (")
-    assert lines[3] == "the result table"
+    assert lines[1] == "warning: a library warns"  # warnings and errors stay in sight
+    assert lines[2].startswith("  ✓ inner (") and lines[3].startswith("✓ outer (")
+    assert lines[4] == "the result table"
     assert done.stderr == ""
     log = log_file.read_text()
-    for text in ("a library prints", "fd 2", "a child process prints", "a library warns"):
+    for text in ("a library prints", "fd 2", "a child process prints"):
         assert text in log and text not in done.stdout
+    assert "a library warns" in log
     assert "inner: done in" in log  # the stages are in the log too
 
 
