@@ -47,8 +47,16 @@ for _name, _value in {
 
 app = typer.Typer(no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 # The commands that run flows: their library output goes to a log file unless --verbose.
-PIPELINE_COMMANDS = {"prepare", "demo", "benchmark", "arrive", "retrain", "base"}
-PIPELINE_COMMANDS |= {"train-expert", "train-router"}
+PIPELINE_COMMANDS = {
+    "prepare",
+    "demo",
+    "benchmark",
+    "arrive",
+    "retrain",
+    "base",
+    "train-expert",
+    "train-router",
+}
 
 
 @app.callback()
