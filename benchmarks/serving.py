@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import io
 import os
 import struct
 import subprocess
@@ -27,16 +26,10 @@ from pathlib import Path
 import psutil
 
 from components.data.build import load_split, read_manifest
-from components.serving.client import Reply, dataframe_body, invoke
+from components.serving.client import Reply, dataframe_body, image_base64, invoke
 
 GiB = 1024**3
 IMAGES = "serving-images"
-
-
-def _png(image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def _bomb(side: int) -> str:
@@ -131,7 +124,7 @@ def request_bodies(home: Path, benchmark: str, count: int, rows: int, paths: boo
     for entry in manifest.tasks:
         split = load_split(data, benchmark, entry.spec.name, "test")
         for index, record in enumerate(split.select(range(min(40, len(split))))):
-            image = _png(record["image"])
+            image = image_base64(record["image"])
             if paths:
                 name = f"{IMAGES}/{entry.spec.name}-{index}.png"
                 (home / IMAGES).mkdir(exist_ok=True)
@@ -220,7 +213,7 @@ def main() -> None:
         ]
         first = read_manifest(home / "data" / args.benchmark).tasks[0].spec.name
         sample = load_split(home / "data", args.benchmark, first, "test")[0]
-        image, question = _png(sample["image"]), sample["text"]
+        image, question = image_base64(sample["image"]), sample["text"]
         skipped = {name.strip() for name in args.skip.split(",") if name.strip()}
         for name, (body, kind) in hostile_cases(image, question, home).items():
             if name in skipped:

@@ -100,15 +100,6 @@ def train_micro_expert(micro_home: Path, task: str, base, out: Path, settings=FA
     return train_adapter(base.ref.name_or_path, samples, settings, out, progress=False)
 
 
-def png_base64(image) -> str:
-    import base64
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
 def png_bomb(side: int) -> bytes:
     """A PNG whose header says side x side pixels, a few kilobytes long (its data is cut)."""
     import struct

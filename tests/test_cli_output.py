@@ -48,10 +48,16 @@ def test_the_console_shows_stages_and_results_and_the_log_the_rest(tmp_path):
     assert "inner: done in" in log  # the stages are in the log too
 
 
-def test_verbose_shows_everything_live(tmp_path):
-    from cli import output
+def test_streams_a_test_runner_replaced_are_left_alone(monkeypatch):
+    import io
 
-    assert not output.owns_the_terminal_streams()  # pytest holds the streams here
+    from cli.output import owns_the_terminal_streams
+
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # as typer's CliRunner does
+    assert not owns_the_terminal_streams()
+
+
+def test_verbose_shows_everything_live():
     done = _run(SCRIPT.replace("Path(sys.argv[1])", "None"))
     assert "a library prints" in done.stdout and "a child process prints" in done.stdout
     assert "✓ outer" in done.stdout and "a C extension writes to fd 2" in done.stderr

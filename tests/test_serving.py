@@ -21,9 +21,9 @@ from components.models.base import base_ref
 from components.registry.bundle import BundleParts
 from components.registry.bundle_model import register_bundle
 from components.registry.tracking import configure_tracking, experiment_id
-from components.serving.client import dataframe_body, invoke
+from components.serving.client import dataframe_body, image_base64, invoke
 from components.settings import Settings
-from tests.helpers import free_port, png_base64, png_bomb, stop, wait_for_http
+from tests.helpers import free_port, png_bomb, stop, wait_for_http
 
 pytestmark = pytest.mark.integration
 MAX_ROWS = 16
@@ -87,7 +87,7 @@ def bodies(micro_home):
     items = []
     for task in ("RS", "Fin"):
         split = load_split(micro_home / "data", "micro", task, "test")
-        items += [[png_base64(row["image"]), row["text"]] for row in split]
+        items += [[image_base64(row["image"]), row["text"]] for row in split]
     items = [items[i] for i in range(len(items)) if i % 2 == 0] + items[1::2]
     return [dataframe_body([items[(6 * b + r) % len(items)] for r in range(6)]) for b in range(12)]
 

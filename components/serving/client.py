@@ -3,12 +3,15 @@ tests send, and what a Python caller can use."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 JSON_TYPE = "application/json"
 
@@ -21,6 +24,13 @@ class Reply:
 
     def json(self) -> dict:
         return json.loads(self.body)
+
+
+def image_base64(image: Any) -> str:
+    """A PIL image as the base64 PNG a request carries in its `image` column."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def dataframe_body(rows: Sequence[Sequence[object]]) -> bytes:
