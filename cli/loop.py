@@ -7,13 +7,13 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
 from cli.output import console, errors, pipeline_output
-from components.data.generator.writer import generate_benchmark
-from components.data.tasks import TRACK_ORDER
+from components.data.generator.writer import Preset, generate_benchmark
+from components.data.tasks import TRACK_ORDER, Track
 from components.evaluation.report import BenchmarkResults, comparison_table
 from components.locking import Busy
 from components.registry.models import bundle_model_name
@@ -86,8 +86,13 @@ def run_and_print_benchmark(track: str, methods: list[str], preset: str | None) 
     with refusing_when_busy(), pipeline_output(settings.log_file):
         if preset is not None:
             with stage(f"generate the {track} track ({preset})"):
-                generate_benchmark(track, source, preset=preset, replay=settings.replay_per_task)  # type: ignore[arg-type]
-        results: BenchmarkResults = run_benchmark(track, methods, source)
+                generate_benchmark(
+                    cast(Track, track),
+                    source,
+                    preset=cast(Preset, preset),
+                    replay=settings.replay_per_task,
+                )
+        results: BenchmarkResults = run_benchmark(cast(Track, track), methods, source)
     console.print(f"\n{comparison_table(results)}\n")
     console.print(
         f"Report: {settings.reports_dir / 'latest' / 'report.md'} (results.json and plots beside)\n"
@@ -121,9 +126,7 @@ def serve(
 ) -> None:
     """Serve the bundle over HTTP (MLflow's scoring protocol: POST /invocations with a dataframe
     of image and question). Requests are untrusted: see the MLLMCL_SERVE__* limits."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
+    from components.registry.bundle_model import load_served_bundle
     from components.registry.tracking import configure_tracking
     from components.serving.app import run_server
 
@@ -135,13 +138,9 @@ def serve(
     for key, value in settings.serve.model_dump(exclude_none=True).items():
         os.environ[f"MLLMCL_SERVE__{key.upper()}"] = str(value)
     try:
-        model = mlflow.pyfunc.load_model(uri)
-    except MlflowException as error:
-        errors.print(f"[red]cannot load {uri}[/]: {error.message}")
+        served = load_served_bundle(uri)
+    except ValueError as error:
+        errors.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
     console.print(f"serving {uri} on http://{host}:{port}/invocations", highlight=False)
-    try:
-        run_server(model, settings.serve, host, port)
-    except ValueError as error:
-        errors.print(f"[red]cannot serve {uri}[/]: {error}")
-        raise typer.Exit(2) from None
+    run_server(served, settings.serve, host, port)

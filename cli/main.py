@@ -6,7 +6,7 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.table import Table
@@ -27,9 +27,9 @@ from cli.output import (
     pipeline_output,
 )
 from cli.review import review_app
-from components.data.generator.writer import PRESETS, generate_benchmark
+from components.data.generator.writer import PRESETS, Preset, generate_benchmark
 from components.data.problems import SourceValidationError
-from components.data.tasks import TRACK_ORDER
+from components.data.tasks import TRACK_ORDER, Track
 from components.evaluation.predictions import read_annotations, read_predictions
 from components.evaluation.scorers import RULES, ScoringError, score
 from components.settings import Settings, get_settings
@@ -108,8 +108,12 @@ def generate(
     _check_choice(track, TRACK_ORDER, "track")
     _check_choice(preset, PRESETS, "preset")
     generated = generate_benchmark(
-        track, out, seed=seed, preset=preset, replay=get_settings().replay_per_task
-    )  # type: ignore[arg-type]
+        cast(Track, track),
+        out,
+        seed=seed,
+        preset=cast(Preset, preset),
+        replay=get_settings().replay_per_task,
+    )
     console.print(f"wrote the {track} track ({preset}, seed {seed}) to {generated.root}")
     for task, counts in generated.counts.items():
         console.print(f"  {task}: " + ", ".join(f"{n} {split}" for split, n in counts.items()))
@@ -124,7 +128,9 @@ def run_prepare(source: Path, benchmark: str, track: str | None, tasks: list[str
             pipeline_output(get_settings().log_file),
             stage(f"prepare {benchmark} from {source}"),
         ):
-            return prepare_data(source=source, benchmark=benchmark, track=track, tasks=tasks)
+            return prepare_data(
+                source=source, benchmark=benchmark, track=cast(Track | None, track), tasks=tasks
+            )
     except SourceValidationError as error:
         errors.print(f"[red]{len(error.problems)} problem(s) in {source}; nothing was written:[/]")
         for problem in error.problems:
@@ -247,8 +253,14 @@ def train_router_command(
 
     names = [t.strip() for t in tasks.split(",")] if tasks else None
     with pipeline_output(get_settings().log_file):
-        item = train_router(benchmark, names)
-    console.print(f"{item.name} v{item.version} ({'reused' if item.reused else 'trained'})")
+        pool = train_router(benchmark, names)
+    router, evaluation = pool.router, pool.evaluation
+    console.print(f"{router.name} v{router.version} ({'reused' if router.reused else 'trained'})")
+    for task, result in evaluation.scores.items():
+        console.print(
+            f"  {task}: routed right {result.routed_right:.1f}%, answered {result.accuracy:.1f}%"
+        )
+    console.print(f"router accuracy {evaluation.router_accuracy or 0.0:.1f}%")
 
 
 @app.command()

@@ -6,8 +6,6 @@ import getpass
 from typing import Annotated
 
 import typer
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from rich.table import Table
 
 from cli.output import console, errors
@@ -16,9 +14,11 @@ from components.registry.promotion import (
     GATE_TAG,
     HISTORY_TAG,
     VERDICT_TAG,
+    aliases_by_version,
     approve,
     candidates,
     history,
+    registered_version,
     reject,
 )
 from components.registry.tracking import configure_tracking
@@ -33,29 +33,15 @@ def _name(benchmark: str) -> str:
     return bundle_model_name(benchmark)
 
 
-def _aliases_by_version(name: str) -> dict[str, list[str]]:
-    by_version: dict[str, list[str]] = {}
-    try:
-        aliases = MlflowClient().get_registered_model(name).aliases
-    except MlflowException:
-        return {}
-    for alias, version in aliases.items():
-        by_version.setdefault(str(version), []).append(alias)
-    return by_version
-
-
 @review_app.command("list")
 def list_versions(benchmark: BenchmarkOption = "domain") -> None:
     """Every bundle version, newest first, with its aliases, verdict and gates."""
     name = _name(benchmark)
-    aliases = _aliases_by_version(name)
+    aliases = aliases_by_version(name)
     table = Table(title=name)
     for column in ("version", "aliases", "verdict", "new task", "experts", "gates"):
         table.add_column(column)
-    try:
-        versions = candidates(name)
-    except MlflowException:
-        versions = []
+    versions = candidates(name)
     for version in versions:
         gates = [
             f"{key.removeprefix(GATE_TAG)} {value.split(':')[0]}"
@@ -83,10 +69,10 @@ def show(version: str, benchmark: BenchmarkOption = "domain") -> None:
     """One version: its description (gates table) and tags."""
     name = _name(benchmark)
     try:
-        found = MlflowClient().get_model_version(name, version)
-    except MlflowException as error:
+        found = registered_version(name, version)
+    except ValueError as error:
         _fail(error)
-    aliases = ", ".join(_aliases_by_version(name).get(version, [])) or "none"
+    aliases = ", ".join(aliases_by_version(name).get(version, [])) or "none"
     console.print(f"{name} v{version} (aliases: {aliases})\n\n{found.description}\n")
     for key, value in sorted(found.tags.items()):
         if not key.startswith(("gate_json.", HISTORY_TAG)):
@@ -110,7 +96,7 @@ def approve_version(
     name = _name(benchmark)
     try:
         approve(name, version, reviewer or getpass.getuser(), reason, force)
-    except (MlflowException, ValueError) as error:
+    except ValueError as error:
         _fail(error)
     console.print(f"{name} v{version} is the champion")
 
@@ -126,6 +112,6 @@ def reject_version(
     name = _name(benchmark)
     try:
         reject(name, version, reviewer or getpass.getuser(), reason)
-    except (MlflowException, ValueError) as error:
+    except ValueError as error:
         _fail(error)
     console.print(f"{name} v{version} is rejected")

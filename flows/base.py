@@ -1,20 +1,42 @@
-"""Make the base MLLM available: the configured Hugging Face LLaVA as it is, or the tiny CPU base,
-built and pretrained once per config and registered in MLflow."""
+"""What every flow builds on: one Prefect task that runs a job (its run named by the job), the
+base MLLM (the configured Hugging Face LLaVA, or the tiny CPU base built once per config and
+registered), and the prepared benchmark the jobs are given."""
 
 from __future__ import annotations
 
-from prefect import flow, task
+from typing import Any, TypeVar, cast
 
-from components.data.build import read_manifest
-from components.jobs.base import run_base_job
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
+
+from components.data.build import Manifest, prepared_manifest
+from components.jobs.base import BaseJob
+from components.jobs.job import Job
 from components.models.base import BaseRef
-from components.registry.tracking import store_incarnation
 from components.settings import get_settings
 
+Result = TypeVar("Result")
 
-@task(name="ensure-base")
+
+@task(name="job", task_run_name="{job.title}", cache_policy=NO_CACHE)
+def _job(job: Job[Any]) -> Any:
+    return job.run()
+
+
+def run_job(job: Job[Result]) -> Result:
+    """The job's result, as a Prefect task run: what its key holds in the registry, else its
+    work (the job decides; Prefect keeps no cache of its own)."""
+    return cast(Result, _job(job))
+
+
+def submit_job(job: Job[Result]) -> PrefectFuture[Result]:
+    """The job as a Prefect task run on the flow's task runner (in parallel with others)."""
+    return _job.submit(job)
+
+
 def ensure_base() -> BaseRef:
-    return run_base_job(get_settings())
+    return run_job(BaseJob(settings=get_settings()))
 
 
 @flow(name="build-base")
@@ -22,18 +44,5 @@ def build_base() -> BaseRef:
     return ensure_base()
 
 
-def prepared_tasks(benchmark: str, tasks: list[str] | None) -> list[str]:
-    """The given tasks, else every task prepared for the benchmark, in arrival order."""
-    manifest = read_manifest(get_settings().data_dir / benchmark)
-    if manifest is None:
-        raise ValueError(f"benchmark {benchmark!r} is not prepared: run `mllmcl prepare` first")
-    return tasks or [t.spec.name for t in manifest.tasks]
-
-
-def store_scope() -> str:
-    """Where cached results point to (the MLflow store, the models folder) and which incarnation
-    of them: part of every cache key, so that another home, or a store deleted and made again at
-    the same path, never gets a record of runs or folders it does not hold."""
-    settings = get_settings()
-    incarnation = store_incarnation(settings)
-    return f"{settings.resolved_tracking_uri}|{settings.models_dir}|{incarnation}"
+def prepared(benchmark: str) -> Manifest:
+    return prepared_manifest(get_settings().data_dir, benchmark)

@@ -5,34 +5,31 @@ retrain the router on the replay of every seen task, evaluate the routed bundle 
 task, gate it against the champion, register it and promote it. A scheduled retrain re-prepares
 the sources and does the same for whatever changed. A benchmark run takes a whole track through
 MR-LoRA step by step and through the LoRA-FT baselines, beside the Zero-shot and Oracle rows,
-and publishes the report. Every step is cached on its inputs (data versions and settings), so a
-rerun after a crash continues where it stopped and trains nothing twice.
+and publishes the report. Every job is keyed by its inputs (data versions, base, settings, the
+records of the jobs before it) and the registry keeps what was done under each key, so a rerun
+after a crash continues where it stopped and trains nothing twice.
 """
 
 from __future__ import annotations
 
-import hashlib
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
-from prefect import flow, get_run_logger, task
-from prefect.context import TaskRunContext
+from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
-from components.data.build import read_manifest
+from components.data.build import Manifest
+from components.data.tasks import Track
 from components.evaluation.report import BenchmarkResults, method_result
 from components.evaluation.routed import Evaluation
 from components.jobs.baselines import (
     BaselineStep,
-    lora_ft_step_key,
+    LoraFtStepJob,
+    ZeroShotJob,
     method_name,
     oracle_accuracies,
-    run_lora_ft_step_job,
-    run_zero_shot_job,
 )
-from components.jobs.evaluation import run_evaluation_job
-from components.jobs.promotion import Promotion, run_promotion_job
+from components.jobs.promotion import Promotion, PromotionJob
 from components.jobs.report import publish_report
 from components.locking import benchmark_lock
 from components.models.base import BaseRef
@@ -41,10 +38,10 @@ from components.registry.models import pipeline_run
 from components.registry.tracking import benchmark_experiment
 from components.settings import get_settings
 from components.timing import stage
-from flows.base import ensure_base, prepared_tasks, store_scope
+from flows.base import ensure_base, prepared, run_job
 from flows.prepare import prepare_data
 from flows.train_expert import expert_per_task
-from flows.train_router import train_router_task
+from flows.train_router import evaluate_routed, router_over
 
 METHODS = ("mr-lora", "lora-ft", "lora-ft-replay")
 
@@ -54,109 +51,6 @@ class LearnedStep(BaseModel):
     router: AdapterRecord
     evaluation: Evaluation
     promotion: Promotion
-
-
-def _digest(parts: list[Any]) -> str:
-    return hashlib.sha256(repr(parts).encode()).hexdigest()
-
-
-def _evaluation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    """The router and experts (their keys hold data, base and settings), the test data."""
-    settings = get_settings()
-    manifest = read_manifest(settings.data_dir / parameters["benchmark"])
-    tests = [manifest.task(t).files.get("test.parquet") for t in parameters["evaluate_on"]]
-    experts = [e.key for e in parameters["experts"]]
-    decoding = (settings.router_decoding, settings.seed)
-    return "evaluate-" + _digest(
-        [parameters["router"].key, experts, tests, decoding, store_scope()]
-    )
-
-
-@task(
-    name="evaluate-bundle",
-    cache_key_fn=_evaluation_cache_key,
-    persist_result=True,
-    result_serializer="json",
-)
-def evaluate(
-    benchmark: str,
-    seen: list[str],
-    evaluate_on: list[str],
-    router: AdapterRecord,
-    experts: list[AdapterRecord],
-    base: BaseRef,
-    step: int,
-    parent_run_id: str | None = None,
-) -> Evaluation:
-    return run_evaluation_job(
-        get_settings(), benchmark, seen, evaluate_on, router, experts, base, step, parent_run_id
-    )
-
-
-@task(name="gate-and-promote")
-def gate_and_promote(
-    benchmark: str,
-    new_task: str | None,
-    seen: list[str],
-    evaluation: Evaluation,
-    router: AdapterRecord,
-    experts: list[AdapterRecord],
-    base: BaseRef,
-    parent_run_id: str | None = None,
-) -> Promotion:
-    return run_promotion_job(
-        get_settings(), benchmark, new_task, seen, evaluation, router, experts, base, parent_run_id
-    )
-
-
-def _lora_ft_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    previous = parameters["previous"]
-    key = lora_ft_step_key(
-        get_settings(),
-        parameters["benchmark"],
-        parameters["tasks"][parameters["step"] - 1],
-        parameters["base"],
-        parameters["replay"],
-        previous.key if previous else "",
-    )
-    return f"lora-ft-{key}-" + _digest([parameters["tasks"], store_scope()])
-
-
-@task(
-    name="lora-ft-step",
-    cache_key_fn=_lora_ft_cache_key,
-    persist_result=True,
-    result_serializer="json",
-)
-def lora_ft_step(
-    benchmark: str,
-    tasks: list[str],
-    step: int,
-    base: BaseRef,
-    replay: bool,
-    previous: BaselineStep | None,
-    parent_run_id: str | None = None,
-) -> BaselineStep:
-    return run_lora_ft_step_job(
-        get_settings(), benchmark, tasks, step, base, replay, previous, parent_run_id
-    )
-
-
-@task(name="zero-shot")
-def zero_shot(
-    benchmark: str, tasks: list[str], base: BaseRef, parent_run_id: str | None = None
-) -> dict[str, float]:
-    return run_zero_shot_job(get_settings(), benchmark, tasks, base, parent_run_id)
-
-
-@task(name="oracle")
-def oracle(experts: list[AdapterRecord]) -> dict[str, float]:
-    return oracle_accuracies(get_settings(), experts)
-
-
-@task(name="publish-report")
-def publish(results: BenchmarkResults, parent_run_id: str | None = None) -> Path:
-    return publish_report(get_settings(), results, parent_run_id)
 
 
 @flow(name="learn-task")
@@ -169,21 +63,48 @@ def learn_task(
 ) -> LearnedStep:
     """Experts for the seen tasks (only new or changed ones train), the router over them,
     evaluation, gates and promotion."""
-    base = ensure_base()
+    manifest, base = prepared(benchmark), ensure_base()
     step = f"{new_task or 'retrain'} (step {len(seen)})"
     with stage(f"{step}: experts"):
-        experts = expert_per_task(benchmark, seen, base, parent_run_id)
+        experts = expert_per_task(manifest, seen, base, parent_run_id)
     with stage(f"{step}: router"):
-        router = train_router_task(benchmark, seen, experts, base, parent_run_id)
+        router = router_over(manifest, experts, base, parent_run_id)
     with stage(f"{step}: evaluation"):
-        evaluation = evaluate(
-            benchmark, seen, evaluate_on, router, experts, base, len(seen), parent_run_id
-        )
+        evaluation = evaluate_routed(manifest, router, experts, evaluate_on, base, parent_run_id)
     with stage(f"{step}: gates and promotion"):
-        promotion = gate_and_promote(
-            benchmark, new_task, seen, evaluation, router, experts, base, parent_run_id
+        promotion = run_job(
+            PromotionJob(
+                settings=get_settings(),
+                manifest=manifest,
+                parent_run_id=parent_run_id,
+                new_task=new_task,
+                evaluation=evaluation,
+                router=router,
+                experts=experts,
+                base=base,
+            )
         )
     return LearnedStep(experts=experts, router=router, evaluation=evaluation, promotion=promotion)
+
+
+def lora_ft(
+    manifest: Manifest, tasks: list[str], base: BaseRef, replay: bool, parent_run_id: str
+) -> list[dict[str, float]]:
+    """The accuracy rows of LoRA-FT through the tasks: each step continues the previous one."""
+    steps: list[BaselineStep] = []
+    for step in range(1, len(tasks) + 1):
+        job = LoraFtStepJob(
+            settings=get_settings(),
+            manifest=manifest,
+            parent_run_id=parent_run_id,
+            tasks=tasks,
+            step=step,
+            base=base,
+            replay=replay,
+            previous=steps[-1] if steps else None,
+        )
+        steps.append(run_job(job))
+    return [s.accuracies for s in steps]
 
 
 def _exclusive(benchmark: str, what: str) -> AbstractContextManager[None]:
@@ -198,7 +119,7 @@ def on_task_arrival(task: str, source: Path, benchmark: str = "domain") -> Promo
         pipeline_run(benchmark_experiment(benchmark), f"arrival-{task}", get_settings()) as run,
     ):
         prepare_data(Path(source), benchmark, tasks=[task])
-        seen = prepared_tasks(benchmark, None)  # every task that has arrived, in arrival order
+        seen = prepared(benchmark).names  # every task that has arrived, in arrival order
         return learn_task(benchmark, task, seen, seen, run).promotion
 
 
@@ -209,14 +130,14 @@ def scheduled_retrain(benchmark: str = "domain", source: Path | None = None) -> 
         _exclusive(benchmark, "a scheduled retrain"),
         pipeline_run(benchmark_experiment(benchmark), "scheduled-retrain", settings) as run,
     ):
-        seen = prepared_tasks(benchmark, None)  # the tasks that have arrived, none beyond
+        seen = prepared(benchmark).names  # the tasks that have arrived, none beyond
         prepare_data(Path(source or settings.sources_dir / benchmark), benchmark, tasks=seen)
         return learn_task(benchmark, None, seen, seen, run).promotion
 
 
 @flow(name="benchmark")
 def run_benchmark(
-    track: str = "domain",
+    track: Track = "domain",
     methods: list[str] | None = None,
     source: Path | None = None,
     tasks: list[str] | None = None,
@@ -236,7 +157,8 @@ def run_benchmark(
     ):
         with stage("prepare and base", timings):
             prepare_data(Path(source or settings.sources_dir / track), track, track, tasks)
-            tasks = prepared_tasks(track, tasks)
+            manifest = prepared(track)
+            tasks = tasks or manifest.names
             base = ensure_base()
         steps = []
         for i, name in enumerate(tasks, start=1):
@@ -247,28 +169,30 @@ def run_benchmark(
             results["mr-lora"] = method_result(
                 tasks,
                 [s.evaluation.accuracies() for s in steps],
-                [s.evaluation.router_accuracy for s in steps],
+                [s.evaluation.router_accuracy or 0.0 for s in steps],
             )
         for replay in (False, True):
             method = method_name(replay)
             if method in methods:
                 with stage(method, timings):
-                    previous, rows = None, []
-                    for step in range(1, len(tasks) + 1):
-                        previous = lora_ft_step(track, tasks, step, base, replay, previous, run)
-                        rows.append(previous.accuracies)
-                results[method] = method_result(tasks, rows)
+                    results[method] = method_result(
+                        tasks, lora_ft(manifest, tasks, base, replay, run)
+                    )
         with stage("zero-shot", timings):
-            zero = zero_shot(track, tasks, base, run)
+            zero = run_job(
+                ZeroShotJob(
+                    settings=settings, manifest=manifest, parent_run_id=run, tasks=tasks, base=base
+                )
+            )
         report = BenchmarkResults(
             benchmark=track,
             tasks=tasks,
             methods=results,
-            oracle=oracle(steps[-1].experts),
-            zero_shot=zero,
+            oracle=oracle_accuracies(settings, steps[-1].experts),
+            zero_shot=zero.accuracies(),
             timings=timings,
             champion=steps[-1].promotion.champion,
         )
         with stage("report"):
-            publish(report, run)
+            publish_report(settings, report, run)
         return report

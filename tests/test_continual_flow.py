@@ -59,6 +59,7 @@ def _aliases(client, name):
 def test_arrivals_gate_promote_resume_and_review(
     prefect_server, loop_home, micro_domain, monkeypatch
 ):
+    from components.jobs.router import RouterJob
     from flows import continual
 
     settings = _settings()
@@ -81,7 +82,7 @@ def test_arrivals_gate_promote_resume_and_review(
         raise RuntimeError("injected crash")
 
     with monkeypatch.context() as patch:
-        patch.setattr("flows.train_router.run_router_job", crash)
+        patch.setattr(RouterJob, "work", crash)
         with pytest.raises(RuntimeError, match="injected crash"):
             continual.on_task_arrival("Med", micro_domain)
     assert _aliases(client, bundle) == {"champion": "1"}

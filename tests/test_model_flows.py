@@ -1,7 +1,6 @@
 """Expert and router flows for real: Prefect, MLflow runs and registry, reuse of unchanged work."""
 
 import re
-import shutil
 
 import mlflow
 import pytest
@@ -11,8 +10,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from components.data.build import load_split
 from components.registry.models import tracked_run
-from flows.base import ensure_base, store_scope
-from flows.train_expert import train_experts, train_one_expert
+from flows.train_expert import train_experts
 from flows.train_router import train_router
 from tests.conftest import MICRO_TINY
 from tests.helpers import prepare_without_prefect
@@ -41,7 +39,8 @@ def test_experts_and_router_are_tracked_registered_and_reused(prefect_server, mi
     from components.settings import get_settings
 
     settings = get_settings()
-    router = train_router("micro", ["RS", "Fin"])
+    pool = train_router("micro", ["RS", "Fin"])
+    router = pool.router
     client = MlflowClient(settings.resolved_tracking_uri)
     mlflow.set_tracking_uri(settings.resolved_tracking_uri)
 
@@ -80,19 +79,29 @@ def test_experts_and_router_are_tracked_registered_and_reused(prefect_server, mi
         pass
     assert client.get_run(child.info.run_id).data.tags["mlflow.parentRunId"] == pipeline.info.run_id
 
-    router_run = client.get_run(client.get_model_version("mllmcl-micro-router", "1").run_id)
-    assert "router_accuracy" in router_run.data.metrics
-    assert "router_accuracy.Fin" in router_run.data.metrics
-    names = {a.path for a in client.list_artifacts(router_run.info.run_id)}
-    assert {"router_confusion.png", "router_spec.json"} <= names
+    router_version = client.get_model_version("mllmcl-micro-router", "1")
+    router_run = client.get_run(router_version.run_id)
+    assert router_run.data.tags["mllmcl.key"] == router.key
+    assert "router_spec.json" in {a.path for a in client.list_artifacts(router_run.info.run_id)}
+    # How well it routes is measured once, by the bundle's evaluation, and tagged on the router.
+    [evaluation] = client.search_runs(
+        [router_run.info.experiment_id], "tags.`mllmcl.kind` = 'evaluation'"
+    )
+    metrics = evaluation.data.metrics
+    assert metrics["router_accuracy"] == pytest.approx(pool.evaluation.router_accuracy)
+    assert {"router_accuracy.RS", "router_accuracy.Fin", "accuracy.RS"} <= set(metrics)
+    assert router_version.tags["router_accuracy"] == f"{pool.evaluation.router_accuracy:.2f}"
 
-    # Unchanged task, base and settings: not trained again, whether Prefect's cache answers or
-    # (with the cache refreshed) the registry finds the expert by its key.
-    again = train_experts("micro", ["RS"])
-    assert again[0].version == "1" and again[0].folder == router_expert_folder(settings, "RS")
-    refreshed = train_one_expert.with_options(refresh_cache=True)("micro", "RS", ensure_base())
-    assert refreshed.reused and refreshed.version == "1"
+    # Unchanged tasks, base and settings: the registry and the tracking store hold every result
+    # under its key, so nothing is trained, registered or evaluated again.
+    again = train_router("micro", ["RS", "Fin"])
+    assert all(e.reused for e in again.experts) and again.router.reused
+    assert again.experts[0].folder == router_expert_folder(settings, "RS")
+    assert again.evaluation == pool.evaluation
     assert len(client.search_model_versions("name = 'mllmcl-micro-expert-RS'")) == 1
+    assert len(client.search_model_versions("name = 'mllmcl-micro-router'")) == 1
+    runs = client.search_runs([router_run.info.experiment_id], "tags.`mllmcl.kind` = 'evaluation'")
+    assert len(runs) == 1
     assert str(fin.version) == "1"
 
     # `mllmcl predict` answers with the registered router and experts.
@@ -147,12 +156,3 @@ def test_a_process_task_runner_trains_the_experts_in_worker_processes(
         assert (expert.folder / "adapter_model.safetensors").is_file()
         version = client.get_model_version(f"mllmcl-micro-expert-{expert.task}", "1")
         assert client.get_run(version.run_id).info.status == "FINISHED"
-
-
-def test_a_store_made_again_at_the_same_path_is_not_the_old_one(settings):
-    """Prefect's task cache outlives a deleted store: records cached against the old one must
-    not be found by one made again at the same path (a re-cloned checkout, say)."""
-    first = store_scope()
-    assert store_scope() == first
-    shutil.rmtree(settings.models_dir)
-    assert store_scope() != first

@@ -61,8 +61,18 @@ class Manifest(BaseModel):
     track: Track | None
     tasks: list[TaskEntry]
 
-    def task(self, name: str) -> TaskEntry | None:
-        return next((t for t in self.tasks if t.spec.name == name), None)
+    @property
+    def names(self) -> list[str]:
+        """The prepared tasks, in arrival order."""
+        return [t.spec.name for t in self.tasks]
+
+    def task(self, name: str) -> TaskEntry:
+        found = next((t for t in self.tasks if t.spec.name == name), None)
+        if found is None:
+            raise ValueError(
+                f"task {name!r} is not prepared in benchmark {self.benchmark!r}: run prepare"
+            )
+        return found
 
     def write(self, folder: Path) -> None:
         text = json.dumps(self.model_dump(mode="json"), indent=1, sort_keys=True)
@@ -74,6 +84,14 @@ def read_manifest(folder: Path) -> Manifest | None:
     return (
         Manifest.model_validate_json(path.read_text(encoding="utf-8")) if path.is_file() else None
     )
+
+
+def prepared_manifest(data_dir: Path, benchmark: str) -> Manifest:
+    """The manifest of a prepared benchmark, which the jobs are given instead of a name."""
+    manifest = read_manifest(data_dir / benchmark)
+    if manifest is None:
+        raise ValueError(f"benchmark {benchmark!r} is not prepared: run `mllmcl prepare` first")
+    return manifest
 
 
 def _train_rows(folder: Path, records: list[TrainRecord]) -> Iterator[dict[str, Any]]:

@@ -35,12 +35,15 @@ class Evaluation(BaseModel):
     @property
     def router_accuracy(self) -> float | None:
         """Share of routed items (over the tasks that have an expert) sent to the right one."""
-        routed = [s for s in self.scores.values() if s.routed_right is not None]
+        routed = [
+            (s.routed_right, len(s.predictions))
+            for s in self.scores.values()
+            if s.routed_right is not None
+        ]
         if not routed:
             return None
-        items = sum(len(s.predictions) for s in routed)
-        right = sum(s.routed_right * len(s.predictions) for s in routed)
-        return right / max(1, items)
+        items = sum(count for _, count in routed)
+        return sum(share * count for share, count in routed) / max(1, items)
 
 
 Answerer = Callable[[Sequence[Sample]], tuple[list[str], list[dict[str, Any]]]]

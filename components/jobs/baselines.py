@@ -7,18 +7,22 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from mlflow import MlflowClient
 from pydantic import BaseModel
 
-from components.data.build import read_manifest
+from components.evaluation.routed import Evaluation
+from components.jobs.experts import ORACLE_METRIC
+from components.jobs.job import BenchmarkJob
 from components.models.base import BaseRef
 from components.models.baselines import lora_ft_step
 from components.models.experts import config_digest, evaluate_adapter, expert_settings
 from components.registry.adapters import AdapterRecord
 from components.registry.evaluations import log_evaluation
-from components.registry.models import MlflowLossCallback, log_training, tracked_run
-from components.registry.tracking import benchmark_experiment, configure_tracking
+from components.registry.models import log_training, logged_metric
+from components.registry.tracker import Tracker
+from components.registry.tracking import configure_tracking
 from components.settings import Settings
+
+ADAPTER_ARTIFACT = "adapter"
 
 
 class BaselineStep(BaseModel):
@@ -31,105 +35,132 @@ def method_name(replay: bool) -> str:
     return "lora-ft-replay" if replay else "lora-ft"
 
 
-def lora_ft_step_key(
-    settings: Settings, benchmark: str, task: str, base: BaseRef, replay: bool, previous: str
-) -> str:
-    manifest = read_manifest(settings.data_dir / benchmark)
-    adapter = expert_settings(settings.expert_preset, manifest.track)
-    parts = [previous, benchmark, method_name(replay), task, manifest.task(task).content_hash]
-    parts += [base.digest, config_digest(adapter)]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+class LoraFtStepJob(BenchmarkJob[BaselineStep]):
+    """Step `step` (1-based) of LoRA-FT through `tasks`: the previous step's adapter continued on
+    task `step` with the expert settings, then scored on every task."""
 
+    tasks: list[str]
+    step: int
+    base: BaseRef
+    replay: bool
+    previous: BaselineStep | None
 
-def run_lora_ft_step_job(
-    settings: Settings,
-    benchmark: str,
-    tasks: list[str],
-    step: int,
-    base: BaseRef,
-    replay: bool,
-    previous: BaselineStep | None,
-    parent_run_id: str | None = None,
-) -> BaselineStep:
-    """Continue the previous step's adapter on task `step` (1-based), with the expert settings,
-    then score it on every task. A step already trained on this machine is reused."""
-    configure_tracking(settings)
-    manifest = read_manifest(settings.data_dir / benchmark)
-    adapter = expert_settings(settings.expert_preset, manifest.track)
-    method = method_name(replay)
-    task = tasks[step - 1]
-    key = lora_ft_step_key(
-        settings, benchmark, task, base, replay, previous.key if previous else ""
-    )
-    folder = settings.models_dir / benchmark / method / key
-    device = {"dtype": settings.dtype, "device": settings.device}
-    tags = {"task": task, "step": str(step), "key": key}
-    with tracked_run(
-        benchmark_experiment(benchmark),
-        f"{method}-step-{step}",
-        method,
-        settings,
-        parent_run_id,
-        tags=tags,
-    ):
-        if not (folder / "adapter_config.json").is_file():
+    @property
+    def method(self) -> str:
+        return method_name(self.replay)
+
+    @property
+    def title(self) -> str:
+        return f"{self.method}-step-{self.step}"
+
+    @property
+    def task(self) -> str:
+        return self.tasks[self.step - 1]
+
+    def key(self) -> str:
+        adapter = expert_settings(self.settings.expert_preset, self.manifest.track)
+        parts = [self.previous.key if self.previous else "", self.benchmark, self.method]
+        parts += [self.task, self.manifest.task(self.task).content_hash]
+        parts += [self.base.digest, config_digest(adapter)]
+        parts += [f"{t}:{self.manifest.task(t).files.get('test.parquet')}" for t in self.tasks]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+    def _folder(self) -> Path:
+        return self.settings.models_dir / self.benchmark / self.method / self.key()
+
+    def find(self, tracker: Tracker) -> BaselineStep | None:
+        found = tracker.found(self.method, self.key(), BaselineStep)
+        if found is None:
+            return None
+        run_id, step = found
+        folder = tracker.restore_folder(run_id, ADAPTER_ARTIFACT, self._folder())
+        return step.model_copy(update={"folder": folder})
+
+    def work(self, tracker: Tracker) -> BaselineStep:
+        settings = self.settings
+        adapter = expert_settings(settings.expert_preset, self.manifest.track)
+        tags = {"task": self.task, "step": str(self.step)}
+        with tracker.run(self.title, self.method, self.key(), tags=tags):
             run = lora_ft_step(
                 settings.data_dir,
-                benchmark,
-                tasks,
-                step,
-                base,
+                self.benchmark,
+                self.tasks,
+                self.step,
+                self.base,
                 adapter,
-                folder,
-                previous.folder if previous else None,
-                replay,
-                callbacks=[MlflowLossCallback()],
-                **device,
+                self._folder(),
+                self.previous.folder if self.previous else None,
+                self.replay,
+                callbacks=[tracker.loss_callback()],
+                dtype=settings.dtype,
+                device=settings.device,
             )
             log_training(
                 run,
                 {
-                    "task": task,
-                    "step": step,
-                    "method": method,
+                    "task": self.task,
+                    "step": self.step,
+                    "method": self.method,
                     "adapter": adapter.model_dump(mode="json"),
                 },
             )
-        evaluation = evaluate_adapter(
-            settings.data_dir, manifest, tasks, base, folder, f"{method}-step-{step}", **device
-        )
-        log_evaluation(evaluation, step)
-    return BaselineStep(key=key, folder=folder, accuracies=evaluation.accuracies())
+            tracker.keep_folder(run.folder, ADAPTER_ARTIFACT)
+            evaluation = evaluate_adapter(
+                settings.data_dir,
+                self.manifest,
+                self.tasks,
+                self.base,
+                run.folder,
+                self.title,
+                settings.dtype,
+                settings.device,
+            )
+            log_evaluation(evaluation, self.step)
+            result = BaselineStep(
+                key=self.key(), folder=run.folder, accuracies=evaluation.accuracies()
+            )
+            tracker.keep(result)
+        return result
 
 
-def run_zero_shot_job(
-    settings: Settings,
-    benchmark: str,
-    tasks: list[str],
-    base: BaseRef,
-    parent_run_id: str | None = None,
-) -> dict[str, float]:
-    configure_tracking(settings)
-    manifest = read_manifest(settings.data_dir / benchmark)
-    with tracked_run(
-        benchmark_experiment(benchmark), "zero-shot", "zero-shot", settings, parent_run_id
-    ):
-        evaluation = evaluate_adapter(
-            settings.data_dir,
-            manifest,
-            tasks,
-            base,
-            None,
-            "zero-shot",
-            settings.dtype,
-            settings.device,
-        )
-        log_evaluation(evaluation, 0)
-    return evaluation.accuracies()
+class ZeroShotJob(BenchmarkJob[Evaluation]):
+    """The base alone on every task's test split."""
+
+    tasks: list[str]
+    base: BaseRef
+
+    @property
+    def title(self) -> str:
+        return "zero-shot"
+
+    def key(self) -> str:
+        parts = [self.benchmark, self.base.digest]
+        parts += [f"{t}:{self.manifest.task(t).files.get('test.parquet')}" for t in self.tasks]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+    def find(self, tracker: Tracker) -> Evaluation | None:
+        found = tracker.found("zero-shot", self.key(), Evaluation)
+        return None if found is None else found[1]
+
+    def work(self, tracker: Tracker) -> Evaluation:
+        settings = self.settings
+        with tracker.run(self.title, "zero-shot", self.key()):
+            evaluation = evaluate_adapter(
+                settings.data_dir,
+                self.manifest,
+                self.tasks,
+                self.base,
+                None,
+                "zero-shot",
+                settings.dtype,
+                settings.device,
+            )
+            log_evaluation(evaluation, 0)
+            tracker.keep(evaluation)
+        return evaluation
 
 
 def oracle_accuracies(settings: Settings, experts: list[AdapterRecord]) -> dict[str, float]:
     """Each expert on its own test split, as its expert job scored and logged it."""
     configure_tracking(settings)
-    client = MlflowClient()
-    return {e.task: client.get_run(e.run_id).data.metrics["test_accuracy"] for e in experts}
+    return {e.task: logged_metric(e.run_id or "", ORACLE_METRIC) for e in experts}

@@ -1,61 +1,80 @@
-"""The evaluation job: load the routed bundle (router + the seen tasks' experts), answer every
-test item of the tasks to evaluate with each task's official scorer, and log it all in a run."""
+"""The evaluation job: the routed bundle (router + the seen tasks' experts) answers every test item
+of the tasks to evaluate, each task scored by its official scorer; the routing of the seen tasks'
+items is the router's accuracy, tagged on its registered version too."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import hashlib
+import json
 
-from components.data.build import read_manifest
 from components.evaluation.routed import Evaluation, evaluate_bundle
+from components.jobs.job import BenchmarkJob
 from components.models.base import BaseRef
 from components.models.inference import TwoStage
 from components.models.routing import seen_spec
 from components.registry.adapters import AdapterRecord
 from components.registry.evaluations import log_evaluation
-from components.registry.models import tracked_run
-from components.registry.tracking import benchmark_experiment, configure_tracking
-from components.settings import Settings
+from components.registry.models import tag_version
+from components.registry.tracker import Tracker
 
 
-def expert_folders(experts: list[AdapterRecord]) -> dict[str, Path]:
-    return {e.task: e.folder for e in experts}
+class EvaluationJob(BenchmarkJob[Evaluation]):
+    router: AdapterRecord
+    experts: list[AdapterRecord]  # the seen tasks', in arrival order
+    evaluate_on: list[str]
+    base: BaseRef
 
+    @property
+    def step(self) -> int:
+        return len(self.experts)
 
-def run_evaluation_job(
-    settings: Settings,
-    benchmark: str,
-    seen: list[str],
-    evaluate_on: list[str],
-    router: AdapterRecord,
-    experts: list[AdapterRecord],
-    base: BaseRef,
-    step: int,
-    parent_run_id: str | None = None,
-) -> Evaluation:
-    configure_tracking(settings)
-    manifest = read_manifest(settings.data_dir / benchmark)
-    spec = seen_spec(manifest, seen, settings.router_template)
-    bundle = TwoStage(
-        base.name_or_path,
-        router.folder,
-        expert_folders(experts),
-        spec,
-        settings.router_decoding,
-        settings.dtype,
-        settings.device,
-        settings.seed,
-    )
-    tags = {"step": str(step), "seen": ",".join(seen), "router_version": router.version}
-    with tracked_run(
-        benchmark_experiment(benchmark),
-        f"evaluate-step-{step}",
-        "evaluation",
-        settings,
-        parent_run_id,
-        tags=tags,
-    ):
-        evaluation = evaluate_bundle(
-            bundle, settings.data_dir, manifest, evaluate_on, f"mr-lora-{benchmark}-step-{step}"
+    @property
+    def title(self) -> str:
+        return f"evaluate-step-{self.step}"
+
+    @property
+    def seen(self) -> list[str]:
+        return [e.task for e in self.experts]
+
+    def key(self) -> str:
+        """The router and experts (their keys hold data, base and settings), the test data."""
+        tests = [self.manifest.task(t).files.get("test.parquet") for t in self.evaluate_on]
+        decoding = [self.settings.router_decoding, self.settings.seed]
+        parts = [self.router.key, [e.key for e in self.experts], tests, decoding]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+    def find(self, tracker: Tracker) -> Evaluation | None:
+        found = tracker.found("evaluation", self.key(), Evaluation)
+        return None if found is None else found[1]
+
+    def work(self, tracker: Tracker) -> Evaluation:
+        settings = self.settings
+        bundle = TwoStage(
+            self.base.name_or_path,
+            self.router.folder,
+            {e.task: e.folder for e in self.experts},
+            seen_spec(self.manifest, self.seen, settings.router_template),
+            settings.router_decoding,
+            settings.dtype,
+            settings.device,
+            settings.seed,
         )
-        log_evaluation(evaluation, step)
-    return evaluation
+        tags = {
+            "step": str(self.step),
+            "seen": ",".join(self.seen),
+            "router_version": self.router.version,
+        }
+        with tracker.run(self.title, "evaluation", self.key(), tags=tags):
+            evaluation = evaluate_bundle(
+                bundle,
+                settings.data_dir,
+                self.manifest,
+                self.evaluate_on,
+                f"mr-lora-{self.benchmark}-step-{self.step}",
+            )
+            log_evaluation(evaluation, self.step)
+            tracker.keep(evaluation)
+        if evaluation.router_accuracy is not None:
+            accuracy = f"{evaluation.router_accuracy:.2f}"
+            tag_version(self.router.name, self.router.version, {"router_accuracy": accuracy})
+        return evaluation

@@ -1,88 +1,97 @@
-"""The expert job: reuse the registered expert whose task data, base and settings match, or train
-a LoRA from the base on the task's data alone, score it on its own test split and register it."""
+"""The expert job: the registered expert whose task data, base and settings match, or a LoRA
+trained from the base on the task's data alone, scored on its own test split (its Oracle figure)
+and registered."""
 
 from __future__ import annotations
 
-from components.data.build import Manifest, TaskEntry, read_manifest
+from pathlib import Path
+
+from components.data.build import TaskEntry
 from components.data.versioning import data_version
+from components.jobs.job import BenchmarkJob
 from components.models.adapters import adapter_folder
 from components.models.base import BaseRef
-from components.models.experts import (
-    ExpertKey,
-    evaluate_adapter,
-    expert_key,
-    expert_settings,
-    train_expert,
-)
+from components.models.config import AdapterSettings
+from components.models.experts import evaluate_adapter, expert_key, expert_settings, train_expert
 from components.registry.adapters import AdapterRecord, record, reuse
-from components.registry.models import MlflowLossCallback, expert_model_name, tracked_run
-from components.registry.tracking import benchmark_experiment, configure_tracking
-from components.settings import Settings
+from components.registry.models import expert_model_name
+from components.registry.tracker import Tracker
+
+ORACLE_METRIC = "test_accuracy"
 
 
-def prepared_task(settings: Settings, benchmark: str, task: str) -> tuple[Manifest, TaskEntry]:
-    manifest = read_manifest(settings.data_dir / benchmark)
-    entry = manifest.task(task) if manifest else None
-    if entry is None:
-        raise ValueError(f"task {task!r} is not prepared in benchmark {benchmark!r}: run prepare")
-    return manifest, entry
+class ExpertJob(BenchmarkJob[AdapterRecord]):
+    task: str
+    base: BaseRef
 
+    @property
+    def title(self) -> str:
+        return f"expert-{self.task}"
 
-def expert_job_key(settings: Settings, benchmark: str, task: str, base: BaseRef) -> ExpertKey:
-    manifest, entry = prepared_task(settings, benchmark, task)
-    return expert_key(
-        benchmark, entry, base, expert_settings(settings.expert_preset, manifest.track)
-    )
+    @property
+    def entry(self) -> TaskEntry:
+        return self.manifest.task(self.task)
 
+    @property
+    def adapter(self) -> AdapterSettings:
+        return expert_settings(self.settings.expert_preset, self.manifest.track)
 
-def run_expert_job(
-    settings: Settings, benchmark: str, task: str, base: BaseRef, parent_run_id: str | None = None
-) -> AdapterRecord:
-    configure_tracking(settings)
-    manifest, entry = prepared_task(settings, benchmark, task)
-    adapter = expert_settings(settings.expert_preset, manifest.track)
-    key = expert_key(benchmark, entry, base, adapter).digest()
-    name = expert_model_name(benchmark, task)
-    folder = adapter_folder(settings.models_dir, benchmark, key, task)
-    known = reuse(name, key, folder)
-    if known is not None:
-        return known
-    device = {"dtype": settings.dtype, "device": settings.device}
-    with tracked_run(
-        benchmark_experiment(benchmark),
-        f"expert-{task}",
-        "expert",
-        settings,
-        parent_run_id,
-        tags={"task": task},
-    ):
-        run = train_expert(
-            settings.data_dir,
-            benchmark,
-            task,
-            base,
-            adapter,
-            folder,
-            callbacks=[MlflowLossCallback()],
-            **device,
-        )
-        oracle = evaluate_adapter(
-            settings.data_dir, manifest, [task], base, folder, name, **device
-        ).scores[task]
-        return record(
-            name,
-            key,
-            run,
-            params={
-                "task": task,
-                "preset": settings.expert_preset,
-                "adapter": adapter.model_dump(mode="json"),
-                "base": base.name_or_path,
-                "base_digest": base.digest,
-                "task_data_version": entry.content_hash,
-                "data_version": data_version(settings.dvc_file) or "unversioned",
-            },
-            metrics={"test_accuracy": oracle.accuracy},
-            tags={"task": task, "data_version": entry.content_hash, "base_digest": base.digest},
-            description=f"MR-LoRA expert for {task}: {entry.spec.description}",
-        )
+    @property
+    def name(self) -> str:
+        return expert_model_name(self.benchmark, self.task)
+
+    def key(self) -> str:
+        return expert_key(self.benchmark, self.entry, self.base, self.adapter).digest()
+
+    def _folder(self) -> Path:
+        return adapter_folder(self.settings.models_dir, self.benchmark, self.key(), self.task)
+
+    def find(self, tracker: Tracker) -> AdapterRecord | None:
+        return reuse(self.name, self.key(), self._folder(), self.task)
+
+    def work(self, tracker: Tracker) -> AdapterRecord:
+        settings, entry = self.settings, self.entry
+        with tracker.run(self.title, "expert", self.key(), tags={"task": self.task}):
+            run = train_expert(
+                settings.data_dir,
+                self.benchmark,
+                self.task,
+                self.base,
+                self.adapter,
+                self._folder(),
+                callbacks=[tracker.loss_callback()],
+                dtype=settings.dtype,
+                device=settings.device,
+            )
+            oracle = evaluate_adapter(
+                settings.data_dir,
+                self.manifest,
+                [self.task],
+                self.base,
+                run.folder,
+                self.name,
+                settings.dtype,
+                settings.device,
+            ).scores[self.task]
+            return record(
+                self.name,
+                self.key(),
+                run,
+                params={
+                    "task": self.task,
+                    "preset": settings.expert_preset,
+                    "adapter": self.adapter.model_dump(mode="json"),
+                    "base": self.base.name_or_path,
+                    "base_digest": self.base.digest,
+                    "task_data_version": entry.content_hash,
+                    "data_version": data_version(settings.dvc_file) or "unversioned",
+                },
+                metrics={ORACLE_METRIC: oracle.accuracy},
+                tags={
+                    "task": self.task,
+                    "data_version": entry.content_hash,
+                    "base_digest": self.base.digest,
+                },
+                description=f"MR-LoRA expert for {self.task}: {entry.spec.description}",
+                task=self.task,
+            )

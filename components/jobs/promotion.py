@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import hashlib
 
-import mlflow
 from pydantic import BaseModel
 
-from components.data.build import Manifest, read_manifest
 from components.data.versioning import data_version
 from components.evaluation.routed import Evaluation
-from components.jobs.evaluation import expert_folders
+from components.jobs.job import BenchmarkJob
 from components.jobs.router import expert_pool
 from components.models.base import TINY, BaseRef
 from components.models.experts import evaluate_adapter
@@ -21,7 +19,7 @@ from components.registry.adapters import KEY_TAG, AdapterRecord
 from components.registry.bundle import ROUTER_VERSION_TAG, BundleParts
 from components.registry.bundle_model import register_bundle
 from components.registry.gates import GateResult, learned_accuracies, run_gates
-from components.registry.models import bundle_model_name, find_version, tracked_run
+from components.registry.models import bundle_model_name, find_version
 from components.registry.promotion import (
     ACCURACY_TAG,
     CHAMPION,
@@ -33,8 +31,7 @@ from components.registry.promotion import (
     tagged_figures,
     version_tags,
 )
-from components.registry.tracking import benchmark_experiment, configure_tracking
-from components.settings import Settings
+from components.registry.tracker import Tracker
 
 
 class Promotion(BaseModel):
@@ -78,84 +75,89 @@ def _existing(name: str, key: str, require_review: bool) -> Promotion | None:
     return _outcome(name, str(version.version), verdict, gates)
 
 
-def _zero_shot(settings: Settings, manifest: Manifest, task: str, base: BaseRef) -> float:
-    """What the base alone scores on a task: the floor the new-task gain gate measures from."""
-    evaluation = evaluate_adapter(
-        settings.data_dir,
-        manifest,
-        [task],
-        base,
-        None,
-        "zero-shot",
-        settings.dtype,
-        settings.device,
-    )
-    return evaluation.scores[task].accuracy
+class PromotionJob(BenchmarkJob[Promotion]):
+    new_task: str | None  # None for a scheduled retrain
+    evaluation: Evaluation
+    router: AdapterRecord
+    experts: list[AdapterRecord]  # the seen tasks', in arrival order
+    base: BaseRef
 
+    @property
+    def title(self) -> str:
+        return f"bundle-step-{len(self.experts)}" + (f" ({self.new_task})" if self.new_task else "")
 
-def run_promotion_job(
-    settings: Settings,
-    benchmark: str,
-    new_task: str | None,
-    seen: list[str],
-    evaluation: Evaluation,
-    router: AdapterRecord,
-    experts: list[AdapterRecord],
-    base: BaseRef,
-    parent_run_id: str | None = None,
-) -> Promotion:
-    configure_tracking(settings)
-    name = bundle_model_name(benchmark)
-    key = bundle_key(router, experts, new_task)
-    done = _existing(name, key, settings.gates.require_review)
-    if done is not None:
-        return done
-    champion = aliased(name, CHAMPION)
-    learned_before = tagged_figures(champion, LEARNED_TAG)
-    accuracies = {task: evaluation.scores[task].accuracy for task in seen}
-    manifest = read_manifest(settings.data_dir / benchmark)
-    zero_shot = None if new_task is None else _zero_shot(settings, manifest, new_task, base)
-    gates = run_gates(
-        accuracies,
-        evaluation.router_accuracy or 0.0,
-        new_task,
-        tagged_figures(champion, ACCURACY_TAG),
-        learned_before,
-        settings.gates,
-        zero_shot,
-    )
-    parts = BundleParts(
-        base=base,
-        router=router.folder,
-        router_version=router.version,
-        experts=expert_folders(experts),
-        expert_versions={e.task: e.version for e in experts},
-        spec=seen_spec(manifest, seen, settings.router_template),
-    )
-    tags = {
-        KEY_TAG: key,
-        ROUTER_VERSION_TAG: router.version,
-        "experts": expert_pool(experts),
-        "new_task": new_task or "",
-        "data_version": data_version(settings.dvc_file) or "unversioned",
-        "base_digest": base.digest,
-        "router_accuracy": f"{evaluation.router_accuracy or 0.0:.2f}",
-        **version_tags(accuracies, learned_accuracies(accuracies, learned_before), gates),
-        **{f"gate_json.{g.name}": g.model_dump_json() for g in gates},
-    }
-    description = (
-        f"MR-LoRA bundle over {', '.join(seen)}"
-        + (f" (new task: {new_task})" if new_task else "")
-        + f"; router v{router.version}.\n\n{gates_markdown(gates)}\n"
-    )
-    with tracked_run(benchmark_experiment(benchmark), "bundle", "bundle", settings, parent_run_id):
-        mlflow.log_metrics(
-            {f"gate.{g.name}": g.value for g in gates if g.value is not None}
-            | {"gates_passed": float(all(g.passed for g in gates))}
-            | ({} if zero_shot is None else {f"zero_shot.{new_task}": zero_shot})
+    @property
+    def name(self) -> str:
+        return bundle_model_name(self.benchmark)
+
+    def key(self) -> str:
+        return bundle_key(self.router, self.experts, self.new_task)
+
+    def find(self, tracker: Tracker) -> Promotion | None:
+        return _existing(self.name, self.key(), self.settings.gates.require_review)
+
+    def _zero_shot(self, task: str) -> float:
+        """What the base alone scores on a task: the floor the new-task gain gate measures from."""
+        evaluation = evaluate_adapter(
+            self.settings.data_dir,
+            self.manifest,
+            [task],
+            self.base,
+            None,
+            "zero-shot",
+            self.settings.dtype,
+            self.settings.device,
         )
-        version = register_bundle(
-            benchmark, parts, settings, settings.base_model == TINY, tags, description
+        return evaluation.scores[task].accuracy
+
+    def work(self, tracker: Tracker) -> Promotion:
+        settings, evaluation, new_task = self.settings, self.evaluation, self.new_task
+        seen = [e.task for e in self.experts]
+        champion = aliased(self.name, CHAMPION)
+        learned_before = tagged_figures(champion, LEARNED_TAG)
+        accuracies = {task: evaluation.scores[task].accuracy for task in seen}
+        zero_shot = None if new_task is None else self._zero_shot(new_task)
+        gates = run_gates(
+            accuracies,
+            evaluation.router_accuracy or 0.0,
+            new_task,
+            tagged_figures(champion, ACCURACY_TAG),
+            learned_before,
+            settings.gates,
+            zero_shot,
         )
-        verdict = decide(name, str(version.version), gates, settings.gates.require_review)
-    return _outcome(name, str(version.version), verdict, gates)
+        parts = BundleParts(
+            base=self.base,
+            router=self.router.folder,
+            router_version=self.router.version,
+            experts={e.task: e.folder for e in self.experts},
+            expert_versions={e.task: e.version for e in self.experts},
+            spec=seen_spec(self.manifest, seen, settings.router_template),
+        )
+        tags = {
+            KEY_TAG: self.key(),
+            ROUTER_VERSION_TAG: self.router.version,
+            "experts": expert_pool(self.experts),
+            "new_task": new_task or "",
+            "data_version": data_version(settings.dvc_file) or "unversioned",
+            "base_digest": self.base.digest,
+            "router_accuracy": f"{evaluation.router_accuracy or 0.0:.2f}",
+            **version_tags(accuracies, learned_accuracies(accuracies, learned_before), gates),
+            **{f"gate_json.{g.name}": g.model_dump_json() for g in gates},
+        }
+        description = (
+            f"MR-LoRA bundle over {', '.join(seen)}"
+            + (f" (new task: {new_task})" if new_task else "")
+            + f"; router v{self.router.version}.\n\n{gates_markdown(gates)}\n"
+        )
+        with tracker.run(self.title, "bundle", self.key()):
+            tracker.log_metrics(
+                {f"gate.{g.name}": g.value for g in gates if g.value is not None}
+                | {"gates_passed": float(all(g.passed for g in gates))}
+                | ({} if zero_shot is None else {f"zero_shot.{new_task}": zero_shot})
+            )
+            version = register_bundle(
+                self.benchmark, parts, settings, settings.base_model == TINY, tags, description
+            )
+            verdict = decide(self.name, str(version.version), gates, settings.gates.require_review)
+        return _outcome(self.name, str(version.version), verdict, gates)

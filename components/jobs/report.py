@@ -1,6 +1,5 @@
 """Publishing a benchmark's results: results.json, report.md and the plots into
-reports/<benchmark>/<time> and reports/latest, and into the pipeline's MLflow run (the metrics
-of every method, each task's accuracy at every step, the files as artifacts)."""
+reports/<benchmark>/<time> and reports/latest, and into the pipeline's MLflow run."""
 
 from __future__ import annotations
 
@@ -8,10 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
-from mlflow import MlflowClient
-
 from components.evaluation.report import BenchmarkResults, write_report
-from components.registry.tracking import configure_tracking
+from components.registry.reports import log_report
 from components.settings import Settings
 
 LATEST = "latest"
@@ -24,13 +21,5 @@ def publish_report(settings: Settings, results: BenchmarkResults, run_id: str | 
     shutil.rmtree(latest, ignore_errors=True)
     shutil.copytree(folder, latest)
     if run_id is not None:
-        configure_tracking(settings)
-        client = MlflowClient()
-        for name, method in results.methods.items():
-            for metric in ("MFT", "MFN", "MAA", "BWT"):
-                client.log_metric(run_id, f"{name}.{metric}", getattr(method, metric))
-            for step, row in enumerate(method.matrix, start=1):  # a curve per task over steps
-                for task, accuracy in zip(method.tasks, row, strict=True):
-                    client.log_metric(run_id, f"{name}.accuracy.{task}", accuracy, step=step)
-        client.log_artifacts(run_id, str(folder), "report")
+        log_report(settings, run_id, results, folder)
     return latest

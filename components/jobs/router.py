@@ -1,28 +1,22 @@
-"""The router job: reuse the registered router trained for this expert pool, replay, base and
-settings, or train one on the cumulative replay, score its routing on every seen task's test
-split (accuracy per task, confusion matrix PNG) and register it with the expert versions it
-routes to."""
+"""The router job: the registered router trained for this expert pool, replay, base and settings,
+or one trained on the cumulative replay of every seen task and registered with the expert
+versions it routes to. How well it routes is measured where the bundle is evaluated, which
+routes every test item anyway."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-import mlflow
-
-from components.data.build import read_manifest
-from components.evaluation.plots import confusion_png
+from components.jobs.job import BenchmarkJob
 from components.models.adapters import adapter_folder, train_adapter
 from components.models.base import BaseRef
-from components.models.config import ROUTER_PRESETS
+from components.models.config import ROUTER_PRESETS, AdapterSettings
 from components.models.experts import config_digest
-from components.models.inference import TwoStage
-from components.models.router import save_spec
-from components.models.routing import evaluate_router, replay_samples, router_key, seen_spec
+from components.models.router import RouterSpec, save_spec
+from components.models.routing import replay_samples, router_key, seen_spec
 from components.registry.adapters import AdapterRecord, record, reuse
-from components.registry.models import MlflowLossCallback, router_model_name, tracked_run
-from components.registry.tracking import benchmark_experiment, configure_tracking
-from components.settings import Settings
+from components.registry.models import router_model_name
+from components.registry.tracker import Tracker
 
 
 def expert_pool(experts: list[AdapterRecord]) -> str:
@@ -30,65 +24,69 @@ def expert_pool(experts: list[AdapterRecord]) -> str:
     return ",".join(f"{e.task}:{e.version}" for e in experts)
 
 
-def run_router_job(
-    settings: Settings,
-    benchmark: str,
-    tasks: list[str],
-    experts: list[AdapterRecord],
-    base: BaseRef,
-    parent_run_id: str | None = None,
-) -> AdapterRecord:
-    configure_tracking(settings)
-    manifest = read_manifest(settings.data_dir / benchmark)
-    spec = seen_spec(manifest, tasks, settings.router_template)
-    adapter = ROUTER_PRESETS[settings.router_preset]
-    pool = expert_pool(experts)
-    key = router_key(benchmark, manifest, spec, base.digest, config_digest(adapter))
-    name = router_model_name(benchmark)
-    folder = adapter_folder(settings.models_dir, benchmark, key)
-    known = reuse(name, key, folder)
-    if known is not None:
-        return known
-    device = {"dtype": settings.dtype, "device": settings.device}
-    with tracked_run(
-        benchmark_experiment(benchmark),
-        "router",
-        "router",
-        settings,
-        parent_run_id,
-        tags={"experts": pool},
-    ):
-        run = train_adapter(
-            base.name_or_path,
-            replay_samples(settings.data_dir, benchmark, spec),
-            adapter,
-            folder,
-            callbacks=[MlflowLossCallback()],
-            **device,
-        )
-        save_spec(spec, folder)  # the adapter folder (and its registered copy) names its pool
-        router = TwoStage(base.name_or_path, folder, {}, spec, settings.router_decoding, **device)
-        evaluation = evaluate_router(router, settings.data_dir, benchmark, spec)
-        with tempfile.TemporaryDirectory() as scratch:
-            png = Path(scratch) / "router_confusion.png"
-            confusion_png(evaluation.confusion, tasks, png, f"router ({settings.router_decoding})")
-            mlflow.log_artifact(str(png))
-        mlflow.log_dict(spec.model_dump(), "router_spec.json")
-        return record(
-            name,
-            key,
-            run,
-            params={
-                "preset": settings.router_preset,
-                "adapter": adapter.model_dump(mode="json"),
-                "experts": pool,
-                "decoding": settings.router_decoding,
-                "base_digest": base.digest,
-            },
-            metrics={
-                "router_accuracy": evaluation.accuracy,
-                **{f"router_accuracy.{t}": a for t, a in evaluation.per_task.items()},
-            },
-            tags={"experts": pool, "tasks": ",".join(tasks), "base_digest": base.digest},
-            description=f"MR-LoRA router over {len(tasks)} experts: {pool}",
-        )
+class RouterJob(BenchmarkJob[AdapterRecord]):
+    experts: list[AdapterRecord]  # the pool, in arrival order
+    base: BaseRef
+
+    @property
+    def title(self) -> str:
+        return f"router-step-{len(self.experts)}"
+
+    @property
+    def tasks(self) -> list[str]:
+        return [e.task for e in self.experts]
+
+    @property
+    def spec(self) -> RouterSpec:
+        return seen_spec(self.manifest, self.tasks, self.settings.router_template)
+
+    @property
+    def adapter(self) -> AdapterSettings:
+        return ROUTER_PRESETS[self.settings.router_preset]
+
+    def key(self) -> str:
+        config = config_digest(self.adapter)
+        return router_key(self.benchmark, self.manifest, self.spec, self.base.digest, config)
+
+    def _folder(self) -> Path:
+        return adapter_folder(self.settings.models_dir, self.benchmark, self.key())
+
+    def find(self, tracker: Tracker) -> AdapterRecord | None:
+        return reuse(router_model_name(self.benchmark), self.key(), self._folder())
+
+    def work(self, tracker: Tracker) -> AdapterRecord:
+        settings, spec, pool = self.settings, self.spec, expert_pool(self.experts)
+        with tracker.run(self.title, "router", self.key(), tags={"experts": pool}):
+            run = train_adapter(
+                self.base.name_or_path,
+                replay_samples(settings.data_dir, self.benchmark, spec),
+                self.adapter,
+                self._folder(),
+                callbacks=[tracker.loss_callback()],
+                dtype=settings.dtype,
+                device=settings.device,
+            )
+            save_spec(
+                spec, run.folder
+            )  # the adapter folder (and its registered copy) names its pool
+            tracker.log_dict(spec.model_dump(), "router_spec.json")
+            return record(
+                router_model_name(self.benchmark),
+                self.key(),
+                run,
+                params={
+                    "preset": settings.router_preset,
+                    "adapter": self.adapter.model_dump(mode="json"),
+                    "experts": pool,
+                    "decoding": settings.router_decoding,
+                    "base_digest": self.base.digest,
+                },
+                metrics={},
+                tags={
+                    "experts": pool,
+                    "tasks": ",".join(self.tasks),
+                    "step": str(len(self.experts)),
+                    "base_digest": self.base.digest,
+                },
+                description=f"MR-LoRA router over {len(self.experts)} experts: {pool}",
+            )

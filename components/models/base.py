@@ -51,7 +51,8 @@ def load_base(
     """A LLaVA and its processor from a local folder or a hub id (network only if asked)."""
     model = LlavaForConditionalGeneration.from_pretrained(name_or_path, dtype=resolve_dtype(dtype))
     processor = AutoProcessor.from_pretrained(name_or_path)
-    return model.to(resolve_device(device)), processor
+    # transformers types the `.to` of its models as an unbound function
+    return model.to(resolve_device(device)), processor  # type: ignore[arg-type]
 
 
 def folder_digest(folder: Path) -> str:

@@ -8,7 +8,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from peft import PeftModel
 from pydantic import BaseModel
+from transformers import LlavaForConditionalGeneration
 
 from components.data.build import Manifest, TaskEntry, load_split
 from components.evaluation.routed import Evaluation, evaluate_model
@@ -92,6 +94,7 @@ def evaluate_adapter(
     device: str = "auto",
 ) -> Evaluation:
     """Score the base with `adapter` (or the base alone: Zero-shot) on the tasks' test splits."""
+    model: LlavaForConditionalGeneration | PeftModel
     if adapter is None:
         model, processor = load_base(base.name_or_path, dtype, device)
     else:

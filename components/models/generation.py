@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
-from transformers import PreTrainedModel, ProcessorMixin
+from transformers import ProcessorMixin
 
-from components.models.prompts import Sample, encode_prompts
+from components.models.prompts import Sample, encode_prompts, on_device
 
 
 @torch.inference_mode()
 def generate_answers(
-    model: PreTrainedModel,
+    model: Any,  # a LLaVA, bare or under adapters (transformers types `generate` unusably)
     processor: ProcessorMixin,
     samples: Sequence[Sample],
     batch_size: int = 32,
@@ -21,7 +22,9 @@ def generate_answers(
     answers: list[str] = []
     model.eval()
     for start in range(0, len(samples), batch_size):
-        batch = encode_prompts(processor, samples[start : start + batch_size]).to(model.device)
+        batch = on_device(
+            encode_prompts(processor, samples[start : start + batch_size]), model.device
+        )
         output = model.generate(
             **batch,
             max_new_tokens=max_new_tokens,

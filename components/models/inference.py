@@ -22,10 +22,12 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from components.models.adapters import load_adapters
 from components.models.config import Decoding
 from components.models.prompts import (
+    Encoded,
     Sample,
     encode_continuations,
     encode_prompt_text,
     encode_prompts,
+    on_device,
     split_at_image,
 )
 from components.models.router import (
@@ -111,10 +113,10 @@ class TwoStage:
             selected = [h[:, 1:] for h in selected]
         return torch.cat(selected, dim=-1)
 
-    def _image_inputs(self, encoded, states: torch.Tensor | None) -> dict:
+    def _image_inputs(self, encoded: Encoded, states: torch.Tensor | None) -> dict[str, Any]:
         """Model inputs: cached features through the active adapter's projector, or
         the raw pixels when the vision tower is adapted."""
-        inputs = {
+        inputs: dict[str, Any] = {
             "input_ids": encoded["input_ids"],
             "attention_mask": encoded["attention_mask"],
         }
@@ -131,7 +133,7 @@ class TwoStage:
 
     # -- the two stages ---------------------------------------------------------------------
     @torch.inference_mode()
-    def _generate(self, inputs: dict) -> list[str]:
+    def _generate(self, inputs: dict[str, Any]) -> list[str]:
         output = self.model.generate(
             **inputs,
             max_new_tokens=self.max_new_tokens,
@@ -165,7 +167,7 @@ class TwoStage:
 
     def _encode_rests(
         self, prompts: list[Sample], splits: list[tuple[str, str]], prefix: RouterPrefix
-    ) -> dict:
+    ) -> Encoded:
         """The router prompts from the image on, right-padded; the shared prefix is tokenized
         once, unless this tokenizer reads the rest differently alone (then the whole prompts are
         encoded and cut)."""
@@ -178,7 +180,9 @@ class TwoStage:
             encoded[key] = encoded[key][:, prefix.length :]
         return encoded
 
-    def _constrained(self, encoded, states: torch.Tensor | None, prefix: RouterPrefix) -> list[str]:
+    def _constrained(
+        self, encoded: Encoded, states: torch.Tensor | None, prefix: RouterPrefix
+    ) -> list[str]:
         """The right-padded rests continue the cached prefix; each row's next token is scored."""
         inputs = self._image_inputs(encoded, states)
         rows = len(inputs["input_ids"])
@@ -204,7 +208,7 @@ class TwoStage:
             encoded = self._encode_rests(prompts, splits, prefix)
         else:
             encoded = encode_prompts(self.processor, prompts)
-        encoded = {key: value.to(self.model.device) for key, value in encoded.items()}
+        encoded = on_device(encoded, self.model.device)
         states = self._vision_states(encoded["pixel_values"]) if self.share_vision else None
         if self.decoding == "constrained":
             outputs = letters = self._constrained(encoded, states, prefix)
@@ -259,7 +263,7 @@ class TwoStage:
                     encoded = encode_prompts(self.processor, batch)
                 else:  # features computed once already: the experts need only the text
                     encoded = encode_prompt_text(self.processor, batch, image_tokens)
-                encoded = encoded.to(self.model.device)
+                encoded = on_device(encoded, self.model.device)
                 part_states = None if shared is None else shared[part]
                 inputs = self._image_inputs(encoded, part_states)
                 for row, text in zip(part, self._generate(inputs), strict=True):

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
-from transformers import BatchEncoding, BatchFeature, ProcessorMixin
+from transformers import ProcessorMixin
 
 IGNORE_INDEX = -100
 
@@ -27,27 +28,41 @@ def prompt_text(processor: ProcessorMixin, question: str, context: str = "") -> 
     """The generation prompt: optional context, the image, then the question."""
     content = [{"type": "text", "text": context}] if context else []
     content += [{"type": "image"}, {"type": "text", "text": question}]
-    conversation = [{"role": "user", "content": content}]
-    return processor.apply_chat_template(conversation, add_generation_prompt=True)
+    conversation: list[dict[str, Any]] = [{"role": "user", "content": content}]
+    # transformers types a conversation's content as text only; LLaVA's holds image parts too
+    return processor.apply_chat_template(conversation, add_generation_prompt=True)  # type: ignore[arg-type]
 
 
 def _rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
+Encoded = dict[str, torch.Tensor]
+
+
+def image_token(processor: ProcessorMixin) -> str:
+    """The image placeholder of a LLaVA processor (ProcessorMixin itself does not declare it)."""
+    return str(processor.image_token)  # type: ignore[attr-defined]
+
+
+def on_device(encoded: Encoded, device: torch.device) -> Encoded:
+    return {key: value.to(device) for key, value in encoded.items()}
+
+
 def encode_prompts(
     processor: ProcessorMixin, samples: Sequence[Sample], padding_side: str = "left"
-) -> BatchFeature:
+) -> Encoded:
     """Padded prompts with pixel values: left-padded for `generate`, right-padded for scoring
     the next token after a shared, cached prefix."""
     tokenizer = processor.tokenizer
     tokenizer.padding_side = padding_side
-    return processor(
+    encoded = processor(
         images=[_rgb(s.image) for s in samples],
         text=[prompt_text(processor, s.question, s.context) for s in samples],
         return_tensors="pt",
         padding=True,
     )
+    return dict(encoded)
 
 
 def _expanded_tokens(
@@ -56,23 +71,24 @@ def _expanded_tokens(
     image_tokens: int,
     padding_side: str,
     add_special_tokens: bool = True,
-) -> dict[str, torch.Tensor]:
+) -> Encoded:
     """Tokenized prompt texts, each image placeholder expanded to `image_tokens` tokens as the
     processor would expand it."""
     tokenizer = processor.tokenizer
     tokenizer.padding_side = padding_side
-    mark = processor.image_token
-    return tokenizer(
+    mark = image_token(processor)
+    encoded = tokenizer(
         [text.replace(mark, mark * image_tokens) for text in texts],
         return_tensors="pt",
         padding=True,
         add_special_tokens=add_special_tokens,
     )
+    return dict(encoded)
 
 
 def encode_prompt_text(
     processor: ProcessorMixin, samples: Sequence[Sample], image_tokens: int
-) -> BatchEncoding:
+) -> Encoded:
     """Left-padded prompts without pixels, for images whose features are already computed."""
     texts = [prompt_text(processor, s.question, s.context) for s in samples]
     return _expanded_tokens(processor, texts, image_tokens, "left")
@@ -82,7 +98,7 @@ def split_at_image(processor: ProcessorMixin, sample: Sample) -> tuple[str, str]
     """A prompt's text before its image (what router prompts share: the expert list) and the
     rest, from the image on."""
     text = prompt_text(processor, sample.question, sample.context)
-    at = text.index(processor.image_token)
+    at = text.index(image_token(processor))
     return text[:at], text[at:]
 
 
@@ -91,7 +107,7 @@ def encode_continuations(
     rests: Sequence[str],
     images: Sequence[Image.Image],
     image_tokens: int,
-) -> dict[str, torch.Tensor]:
+) -> Encoded:
     """Right-padded prompt texts that continue an already-encoded prefix (so no special tokens
     are added), with their images' pixel values."""
     encoded = _expanded_tokens(processor, rests, image_tokens, "right", add_special_tokens=False)

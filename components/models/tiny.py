@@ -123,10 +123,13 @@ def build_model(
         tie_word_embeddings=False,
         initializer_range=config.init_std,  # also the projector's (LLaVA takes the text one)
     )
+    image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+    if not isinstance(image_token_id, int):
+        raise ValueError(f"the tokenizer maps {IMAGE_TOKEN!r} to {image_token_id}, not one id")
     llava = LlavaConfig(
         vision_config=vision_config(config),
         text_config=text,
-        image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        image_token_index=image_token_id,
         image_seq_length=(config.image_size // config.patch_size) ** 2,
         vision_feature_layer=-1,
         vision_feature_select_strategy="default",

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import torch
 from transformers import (
-    PreTrainedModel,
     ProcessorMixin,
     Trainer,
     TrainerCallback,
@@ -53,13 +52,14 @@ class SampleList(torch.utils.data.Dataset):
         return sample
 
 
-def optimizer(model: PreTrainedModel, settings: TrainSettings) -> torch.optim.Optimizer | None:
+def optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.optim.Optimizer | None:
     """AdamW with the modules an adapter trains in full (peft's modules_to_save: the projector,
     the vocabulary copies) at `full_modules_lr_ratio` of the learning rate; None (the Trainer's
     own) when the ratio is 1."""
     if settings.full_modules_lr_ratio == 1.0:
         return None
-    full, low_rank = [], []
+    full: list[torch.nn.Parameter] = []
+    low_rank: list[torch.nn.Parameter] = []
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
             (full if "modules_to_save" in name else low_rank).append(parameter)
@@ -81,11 +81,12 @@ def answer_token_loss(
     next_tokens = labels[:, 1:]
     targets = next_tokens[next_tokens != IGNORE_INDEX]  # the mask's order: row by row
     logits = outputs.logits.float().reshape(-1, outputs.logits.shape[-1])
-    return fixed_cross_entropy(logits, targets.to(logits.device), num_items_in_batch)
+    # typed Tensor | None, but it divides by the int the Trainer may pass just the same
+    return fixed_cross_entropy(logits, targets.to(logits.device), num_items_in_batch)  # type: ignore[arg-type]
 
 
 def train_model(
-    model: PreTrainedModel,
+    model: torch.nn.Module,
     processor: ProcessorMixin,
     samples: Sequence[Sample],
     settings: TrainSettings,

@@ -25,14 +25,10 @@ class AdapterRecord(BaseModel):
     key: str
     reused: bool
     run_id: str | None = None
-
-    @property
-    def task(self) -> str:
-        """An expert's task: its registered name ends with it."""
-        return self.name.rsplit("-", 1)[-1]
+    task: str = ""  # an expert's task
 
 
-def reuse(name: str, key: str, folder: Path) -> AdapterRecord | None:
+def reuse(name: str, key: str, folder: Path, task: str = "") -> AdapterRecord | None:
     """The registered version with this key, its files downloaded if this machine lacks them."""
     version = find_version(name, {KEY_TAG: key})
     if version is None:
@@ -46,6 +42,7 @@ def reuse(name: str, key: str, folder: Path) -> AdapterRecord | None:
         key=key,
         reused=True,
         run_id=version.run_id,
+        task=task,
     )
 
 
@@ -57,6 +54,7 @@ def record(
     metrics: dict[str, float],
     tags: dict[str, str],
     description: str,
+    task: str = "",
 ) -> AdapterRecord:
     """Log an adapter's training into the active run and register it."""
     log_training(run, params)
@@ -71,4 +69,5 @@ def record(
         key=key,
         reused=False,
         run_id=version.run_id,
+        task=task,
     )

@@ -4,12 +4,15 @@ an MLflow pyfunc model from code, and registering it as `mllmcl-<benchmark>-bund
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib.metadata import version as installed
 from pathlib import Path
+from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
@@ -69,3 +72,28 @@ def register_bundle(
     registered = mlflow.register_model(info.model_uri, name, tags=dict(tags))
     MlflowClient().update_model_version(name, registered.version, description=description)
     return MlflowClient().get_model_version(name, registered.version)
+
+
+@dataclass
+class ServedBundle:
+    """A registered bundle loaded to serve: its python model, whose predict checks every row and
+    names row and field (MLflow's generic schema check in front of it would refuse some rows
+    with the request's data in the message), and the MLflow version it speaks for."""
+
+    model: Any
+    mlflow_version: str
+
+
+def load_served_bundle(uri: str) -> ServedBundle:
+    """The bundle at a `models:/` URI, or a ValueError saying why it cannot be served."""
+    try:
+        loaded = mlflow.pyfunc.load_model(uri)
+    except MlflowException as error:
+        raise ValueError(f"cannot load {uri}: {error.message}") from None
+    model = loaded.unwrap_python_model()
+    if not hasattr(model, "limits"):
+        raise ValueError(
+            f"cannot serve {uri}: this version was registered before served bundles checked "
+            "their requests: register it again (mllmcl retrain) to serve it"
+        )
+    return ServedBundle(model=model, mlflow_version=mlflow.__version__)

@@ -19,6 +19,11 @@ def log_evaluation(evaluation: Evaluation, step: int, prefix: str = "") -> None:
     metrics = {f"{prefix}accuracy.{t}": s.accuracy for t, s in evaluation.scores.items()}
     if evaluation.router_accuracy is not None:
         metrics[f"{prefix}router_accuracy"] = evaluation.router_accuracy
+    metrics |= {
+        f"{prefix}router_accuracy.{t}": s.routed_right
+        for t, s in evaluation.scores.items()
+        if s.routed_right is not None
+    }
     mlflow.log_metrics(metrics, step=step)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)

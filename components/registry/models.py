@@ -15,7 +15,8 @@ from mlflow.entities.model_registry import ModelVersion
 from transformers import TrainerCallback
 
 from components.models.adapters import AdapterRun
-from components.models.base import TinyBuild
+from components.models.base import BaseRef, TinyBuild, tiny_base_folder
+from components.models.config import TinyBaseConfig
 from components.registry.tracking import (
     KIND_TAG,
     close_abandoned_runs,
@@ -156,7 +157,7 @@ def download_version(version: ModelVersion, target: Path) -> Path:
         target.mkdir(parents=True, exist_ok=True)
         mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=str(target))
         (target / ".complete").write_text(version.version)
-    folder = target / Path(version.source).name
+    folder = target / Path(version.source or "").name
     return folder if folder.is_dir() else target
 
 
@@ -175,18 +176,40 @@ def log_training(run: AdapterRun, params: Mapping[str, Any]) -> None:
     )
 
 
-def tiny_base_tags(build: TinyBuild) -> dict[str, str]:
-    return {"config_digest": build.config.digest(), "digest": build.ref.digest}
+def tiny_base_tags(build: TinyBuild) -> tuple[str, dict[str, str]]:
+    """The registered name of a tiny base build, and the tags that identify it."""
+    return base_model_name(), {"config_digest": build.config.digest(), "digest": build.ref.digest}
+
+
+def registered_tiny_base(models_dir: Path, config: TinyBaseConfig) -> BaseRef | None:
+    """The newest registered build of this config, its files downloaded into the models folder."""
+    version = find_version(base_model_name(), {"config_digest": config.digest()})
+    if version is None:
+        return None
+    folder = download_version(version, tiny_base_folder(models_dir, config))
+    return BaseRef(name_or_path=str(folder), digest=version.tags["digest"])
 
 
 def register_tiny_base(build: TinyBuild) -> ModelVersion:
     """Into the active run: the base's config, pretraining figures and files, registered."""
     mlflow.log_params(flat_params("tiny.", build.config.model_dump()))
     mlflow.log_metrics({"pretrain_seconds": build.seconds, "parameters": build.parameters})
+    name, tags = tiny_base_tags(build)
     return register_folder(
-        base_model_name(),
+        name,
         Path(build.ref.name_or_path),
         "model",
-        tiny_base_tags(build),
+        tags,
         description="Tiny LLaVA (CLIP + Llama + projector) pretrained on a generic mixture.",
     )
+
+
+def tag_version(name: str, version: str, tags: Mapping[str, str]) -> None:
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def logged_metric(run_id: str, name: str) -> float:
+    """The latest value of a metric a run logged."""
+    return MlflowClient().get_run(run_id).data.metrics[name]

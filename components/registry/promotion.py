@@ -123,16 +123,20 @@ def decide(name: str, version: str, gates: Sequence[GateResult], require_review:
 
 
 def candidates(name: str) -> list[ModelVersion]:
-    """Every version, newest first (aliases and verdicts are on them)."""
-    return MlflowClient().search_model_versions(
-        f"name = '{name}'", order_by=["version_number DESC"]
-    )
+    """Every version, newest first (aliases and verdicts are on them); none for a store that
+    cannot list them."""
+    try:
+        return MlflowClient().search_model_versions(
+            f"name = '{name}'", order_by=["version_number DESC"]
+        )
+    except MlflowException:
+        return []
 
 
 def approve(name: str, version: str, reviewer: str, reason: str = "", force: bool = False) -> None:
     """A person promotes a version. One that failed its gates or was rejected needs `force` and
     a reason: the override is recorded beside the gates' verdict, which stays."""
-    found = MlflowClient().get_model_version(name, version)  # a clear error for an unknown one
+    found = registered_version(name, version)
     objections = []
     if found.tags.get(GATES_PASSED_TAG) == "false":
         objections.append("it failed its gates")
@@ -152,8 +156,8 @@ def approve(name: str, version: str, reviewer: str, reason: str = "", force: boo
 
 def reject(name: str, version: str, reviewer: str, reason: str) -> None:
     """A person rejects a version: recorded, and no longer the challenger (never the champion)."""
+    registered_version(name, version)  # a clear error for an unknown one
     client = MlflowClient()
-    client.get_model_version(name, version)
     champion = aliased(name, CHAMPION)
     if champion is not None and str(champion.version) == str(version):
         raise ValueError(f"{name} v{version} is the champion: approve another version first")
@@ -161,3 +165,23 @@ def reject(name: str, version: str, reviewer: str, reason: str) -> None:
     if challenger is not None and str(challenger.version) == str(version):
         client.delete_registered_model_alias(name, CHALLENGER)
     _record(name, version, "rejected", reviewer, reason)
+
+
+def aliases_by_version(name: str) -> dict[str, list[str]]:
+    """Each version's aliases; nothing for a model not registered (yet)."""
+    try:
+        aliases = MlflowClient().get_registered_model(name).aliases
+    except MlflowException:
+        return {}
+    by_version: dict[str, list[str]] = {}
+    for alias, version in aliases.items():
+        by_version.setdefault(str(version), []).append(alias)
+    return by_version
+
+
+def registered_version(name: str, version: str) -> ModelVersion:
+    """One version, or a ValueError that names it."""
+    try:
+        return MlflowClient().get_model_version(name, version)
+    except MlflowException as error:
+        raise ValueError(f"{name} v{version}: {error.message}") from None

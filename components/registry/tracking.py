@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import tempfile
-import uuid
 import warnings
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from components.settings import Settings
 KIND_TAG = "mllmcl.kind"
 VERSION_TAG = "mllmcl.data_version"
 BENCHMARK_TAG = "mllmcl.benchmark"
-DEFAULT_EXPERIMENT_ID = "0"
 PID_TAG, HOST_TAG, STARTED_TAG = "mllmcl.pid", "mllmcl.host", "mllmcl.process_started"
 
 
@@ -71,24 +69,6 @@ def configure_tracking(settings: Settings) -> str:
     return uri
 
 
-def store_incarnation(settings: Settings) -> str:
-    """Which incarnation of the MLflow store and of the models folder this is. A store or
-    folder deleted and made again at the same path gets a new one, so that work cached against
-    the old one (Prefect's task cache outlives them) is not taken for the new one's."""
-    configure_tracking(settings)
-    try:  # the Default experiment is made with the store
-        created = str(MlflowClient().get_experiment(DEFAULT_EXPERIMENT_ID).creation_time)
-    except MlflowException:  # a store without one (some hosted ones)
-        created = ""
-    marker = settings.models_dir / ".incarnation"
-    if not marker.is_file():
-        settings.models_dir.mkdir(parents=True, exist_ok=True)
-        partial = marker.with_name(f".incarnation.{uuid.uuid4().hex}")
-        partial.write_text(uuid.uuid4().hex)
-        partial.replace(marker)  # concurrent makers: one of them wins, whole
-    return f"{created}-{marker.read_text().strip()}"
-
-
 def experiment_id(name: str, settings: Settings) -> str:
     """The experiment's id, created with its artifacts under mlflow/artifacts for a local store."""
     configure_tracking(settings)
@@ -101,7 +81,10 @@ def experiment_id(name: str, settings: Settings) -> str:
     try:
         return mlflow.create_experiment(name, artifact_location=location)
     except MlflowException:  # created meanwhile by a concurrent task
-        return mlflow.get_experiment_by_name(name).experiment_id
+        created = mlflow.get_experiment_by_name(name)
+        if created is None:
+            raise
+        return created.experiment_id
 
 
 def benchmark_experiment(benchmark: str) -> str:

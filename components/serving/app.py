@@ -12,9 +12,8 @@ import logging
 import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from mlflow.pyfunc import PyFuncModel
-from mlflow.version import VERSION
 
+from components.registry.bundle_model import ServedBundle
 from components.serving.inputs import RequestError
 from components.serving.limits import ServingLimits
 from components.serving.protocol import COLUMNS, read_columns
@@ -41,15 +40,8 @@ async def _read_body(request: Request, limit: int) -> bytes | JSONResponse:
     return bytes(body)
 
 
-def create_app(model: PyFuncModel, limits: ServingLimits) -> FastAPI:
-    # The bundle's own predict checks every row and names row and field; MLflow's generic
-    # schema check in front of it would refuse some rows with the request's data in the message.
-    bundle = model.unwrap_python_model()
-    if not hasattr(bundle, "limits"):
-        raise ValueError(
-            "this bundle version was registered before served bundles checked their requests: "
-            "register it again (mllmcl retrain) to serve it"
-        )
+def create_app(served: ServedBundle, limits: ServingLimits) -> FastAPI:
+    bundle = served.model
     app = FastAPI(title="mllmcl bundle", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/ping")
@@ -59,7 +51,7 @@ def create_app(model: PyFuncModel, limits: ServingLimits) -> FastAPI:
 
     @app.get("/version")
     async def version() -> Response:
-        return Response(VERSION, media_type=JSON_TYPE)
+        return Response(served.mlflow_version, media_type=JSON_TYPE)
 
     waiting = 0  # requests being read, checked or answered
 
@@ -102,8 +94,8 @@ def create_app(model: PyFuncModel, limits: ServingLimits) -> FastAPI:
     return app
 
 
-def run_server(model: PyFuncModel, limits: ServingLimits, host: str, port: int) -> None:
+def run_server(served: ServedBundle, limits: ServingLimits, host: str, port: int) -> None:
     """Serve until interrupted; one process, one model (the bundle queues its own work)."""
     import uvicorn
 
-    uvicorn.run(create_app(model, limits), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(served, limits), host=host, port=port, log_level="info")

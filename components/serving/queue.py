@@ -65,7 +65,8 @@ class BatchingQueue(Generic[Item, Result]):
         with self._ready:
             while not self._waiting:
                 self._ready.wait()
-            taken, rows = [], 0
+            taken: list[_Request[Item, Result]] = []
+            rows = 0
             while self._waiting:
                 request = self._waiting[0]
                 if taken and rows + len(request.items) > self._max_batch_items:

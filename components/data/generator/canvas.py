@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
@@ -24,7 +25,7 @@ class Item:
     image: Image.Image
     question: str
     answer: str | list[str]
-    extra: dict[str, object] = field(default_factory=dict)
+    extra: Mapping[str, object] = field(default_factory=dict)
     image_prefix: str = ""
 
 
@@ -40,7 +41,7 @@ def jitter(rng: random.Random, color: RGB, amount: int = 12) -> RGB:
 
 
 @lru_cache(maxsize=32)
-def _sans(size: int) -> ImageFont.FreeTypeFont:
+def _sans(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)  # Aileron, bundled with Pillow's FreeType build
 
 
@@ -48,14 +49,14 @@ def text_image(text: str, kind: FontKind, height: int, fg: RGB, bg: RGB) -> Imag
     """Text rendered tight on its background, about `height` pixels tall."""
     if kind == "sans":
         font = _sans(height)
-        left, top, right, bottom = font.getbbox(text)
+        left, top, right, bottom = (round(edge) for edge in font.getbbox(text))
         image, draw = blank(bg, right - left + 2, bottom - top + 2)
         draw.text((1 - left, 1 - top), text, font=font, fill=fg)
         return image
-    font = ImageFont.load_default_imagefont()  # Pillow's built-in bitmap font, scaled up blockily
-    left, top, right, bottom = font.getbbox(text)
+    bitmap = ImageFont.load_default_imagefont()  # Pillow's built-in bitmap font, scaled up blockily
+    left, top, right, bottom = bitmap.getbbox(text)
     small, draw = blank(bg, right - left + 2, bottom - top + 2)
-    draw.text((1 - left, 1 - top), text, font=font, fill=fg)
+    draw.text((1 - left, 1 - top), text, font=bitmap, fill=fg)
     scale = max(1, round(height / BITMAP_LINE_HEIGHT))  # one scale for every glyph
     return small.resize((small.width * scale, small.height * scale), Image.Resampling.NEAREST)
 

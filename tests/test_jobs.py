@@ -1,0 +1,152 @@
+"""Jobs as values: what their keys follow, and the one reuse rule (the tracking store's record
+of a finished job is what a rerun gets back; a failed one is redone)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from components.data.build import prepared_manifest
+from components.jobs.baselines import BaselineStep, LoraFtStepJob, ZeroShotJob
+from components.jobs.experts import ExpertJob
+from components.jobs.job import Job
+from components.jobs.promotion import bundle_key
+from components.models.base import BaseRef
+from components.registry.adapters import AdapterRecord
+from components.registry.tracker import Tracker
+from components.settings import Settings
+
+BASE = BaseRef(name_or_path="base", digest="b1")
+
+
+@pytest.fixture
+def micro(micro_home):
+    settings = Settings(home=micro_home)
+    return settings, prepared_manifest(settings.data_dir, "micro")
+
+
+def test_an_expert_job_is_a_frozen_value_keyed_by_what_its_expert_depends_on(micro):
+    settings, manifest = micro
+    job = ExpertJob(settings=settings, manifest=manifest, task="RS", base=BASE)
+    assert job.title == "expert-RS" and job.benchmark == "micro"
+    assert job.key() == ExpertJob(settings=settings, manifest=manifest, task="RS", base=BASE).key()
+    with pytest.raises(ValidationError):
+        job.task = "Fin"  # type: ignore[misc]
+
+    other_base = job.model_copy(update={"base": BaseRef(name_or_path="base", digest="b2")})
+    official = job.model_copy(
+        update={"settings": Settings(home=settings.home, expert_preset="official")}
+    )
+    entry = manifest.task("RS").model_copy(update={"content_hash": "changed"})
+    changed = manifest.model_copy(
+        update={"tasks": [entry if t.spec.name == "RS" else t for t in manifest.tasks]}
+    )
+    new_data = job.model_copy(update={"manifest": changed})
+    keys = {job.key(), other_base.key(), official.key(), new_data.key()}
+    assert len(keys) == 4
+    # another task's data does not concern this expert
+    fin = manifest.task("Fin").model_copy(update={"content_hash": "changed"})
+    others = manifest.model_copy(
+        update={"tasks": [fin if t.spec.name == "Fin" else t for t in manifest.tasks]}
+    )
+    assert job.model_copy(update={"manifest": others}).key() == job.key()
+
+
+def test_an_unprepared_task_is_named(micro):
+    settings, manifest = micro
+    job = ExpertJob(settings=settings, manifest=manifest, task="Music", base=BASE)
+    with pytest.raises(ValueError, match="task 'Music' is not prepared in benchmark 'micro'"):
+        job.key()
+
+
+def test_baseline_keys_chain_through_the_steps_and_follow_the_test_data(micro, tmp_path):
+    settings, manifest = micro
+    tasks = manifest.names
+    first = LoraFtStepJob(
+        settings=settings,
+        manifest=manifest,
+        tasks=tasks,
+        step=1,
+        base=BASE,
+        replay=False,
+        previous=None,
+    )
+    done = BaselineStep(key=first.key(), folder=tmp_path, accuracies={})
+    second = first.model_copy(update={"step": 2, "previous": done})
+    assert second.title == "lora-ft-step-2" and second.task == tasks[1]
+    replayed = first.model_copy(update={"replay": True})
+    assert replayed.title == "lora-ft-replay-step-1"
+    other_chain = second.model_copy(update={"previous": done.model_copy(update={"key": "x"})})
+    assert len({first.key(), second.key(), replayed.key(), other_chain.key()}) == 4
+
+    zero = ZeroShotJob(settings=settings, manifest=manifest, tasks=tasks, base=BASE)
+    entry = manifest.task(tasks[-1])
+    files = {**entry.files, "test.parquet": "changed"}
+    changed = manifest.model_copy(
+        update={"tasks": [*manifest.tasks[:-1], entry.model_copy(update={"files": files})]}
+    )
+    assert zero.model_copy(update={"manifest": changed}).key() != zero.key()
+
+
+def test_a_bundle_key_holds_its_parts_in_any_order(tmp_path):
+    def record(name: str, key: str) -> AdapterRecord:
+        return AdapterRecord(name=name, version="1", folder=tmp_path, key=key, reused=False)
+
+    router, rs, fin = record("router", "r"), record("RS", "a"), record("Fin", "b")
+    assert bundle_key(router, [rs, fin], "Fin") == bundle_key(router, [fin, rs], "Fin")
+    assert bundle_key(router, [rs, fin], "Fin") != bundle_key(router, [rs, fin], None)
+    assert bundle_key(router, [rs, fin], None) != bundle_key(
+        record("router", "r2"), [rs, fin], None
+    )
+
+
+class Count(BaseModel):
+    value: int
+
+
+WORKED: list[str] = []  # the names of the jobs that did their work, in order
+
+
+class CountingJob(Job[Count]):
+    """A job whose work is counting the work done: enough to watch the reuse rule."""
+
+    name: str
+    fail: bool = False
+
+    @property
+    def title(self) -> str:
+        return f"count-{self.name}"
+
+    @property
+    def experiment(self) -> str:
+        return "mllmcl-jobs-test"
+
+    def key(self) -> str:
+        return self.name
+
+    def find(self, tracker: Tracker) -> Count | None:
+        found = tracker.found("count", self.key(), Count)
+        return None if found is None else found[1]
+
+    def work(self, tracker: Tracker) -> Count:
+        with tracker.run(self.title, "count", self.key()):
+            WORKED.append(self.name)
+            if self.fail:
+                raise RuntimeError("the job died")
+            result = Count(value=len(WORKED))
+            tracker.keep(result)
+        return result
+
+
+def test_a_finished_job_is_found_by_its_key_and_a_failed_one_is_done_again(settings):
+    WORKED.clear()
+    job = CountingJob(settings=settings, name="a")
+    assert job.run() == Count(value=1)
+    assert job.run() == Count(value=1) and WORKED == ["a"]  # found, not done again
+    assert CountingJob(settings=settings, name="b").run() == Count(value=2)
+
+    dying = CountingJob(settings=settings, name="c", fail=True)
+    with pytest.raises(RuntimeError, match="the job died"):
+        dying.run()
+    assert dying.model_copy(update={"fail": False}).run() == Count(value=4)
+    assert WORKED == ["a", "b", "c", "c"]
