@@ -23,13 +23,16 @@ from pathlib import Path
 import torch
 
 from components.data.build import load_split, read_manifest
-from components.models.adapters import load_adapters, train_adapter
-from components.models.base import ensure_tiny_base
-from components.models.config import DEFAULT_TEMPLATE, ROUTER_PRESETS, TinyBaseConfig
-from components.models.experts import evaluate_adapter, expert_settings, train_expert
+from components.models.base.build import ensure_tiny_base
+from components.models.base.config import TinyBaseConfig
 from components.models.generation import generate_answers
-from components.models.inference import TwoStage
-from components.models.routing import evaluate_router, replay_samples, seen_spec
+from components.models.lora.adapters import load_adapters, train_adapter
+from components.models.lora.settings import ROUTER_PRESETS
+from components.models.mrlora.experts import evaluate_adapter, expert_settings, train_expert
+from components.models.mrlora.replay import replay_samples, seen_spec
+from components.models.mrlora.router_eval import evaluate_router
+from components.models.mrlora.settings import DEFAULT_TEMPLATE
+from components.models.mrlora.two_stage import TwoStage
 from components.models.samples import evaluation_samples
 
 

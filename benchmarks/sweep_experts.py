@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 
 from components.data.build import read_manifest
-from components.models.base import base_ref
-from components.models.experts import evaluate_adapter, expert_settings, train_expert
+from components.models.base.loading import base_ref
+from components.models.mrlora.experts import evaluate_adapter, expert_settings, train_expert
 
 
 def recipe_settings(recipe: str, track: str | None):

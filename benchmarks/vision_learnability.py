@@ -22,8 +22,8 @@ from transformers import CLIPVisionModel
 
 from components.data.generator.canvas import Split
 from components.data.generator.writer import MAKERS, first_answer, split_rng
-from components.models.config import TinyBaseConfig
-from components.models.tiny import build_image_processor, vision_config
+from components.models.base.config import TinyBaseConfig
+from components.models.base.tiny import build_image_processor, vision_config
 
 BATCH = 32
 

@@ -220,7 +220,7 @@ app.add_typer(base_app, name="base")
 @base_app.command("build-tiny")
 def build_tiny() -> None:
     """Build and pretrain the tiny CPU LLaVA (once per config) and register it in MLflow."""
-    from flows.base import build_base
+    from flows.jobs import build_base
 
     with pipeline_output(get_settings().log_file):
         ref = build_base()
@@ -281,7 +281,7 @@ def predict(
     """Answer one question with MR-LoRA: the router picks the expert, the expert answers."""
     from PIL import Image
 
-    from components.models.inference import TwoStage
+    from components.models.mrlora.two_stage import TwoStage
     from components.models.prompts import Sample
     from components.registry.bundle import local_bundle, resolve_bundle
 

@@ -16,7 +16,9 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from components.models.config import DEFAULT_TEMPLATE, Decoding, PresetName, TinyBaseConfig
+from components.models.base.config import TinyBaseConfig
+from components.models.lora.settings import PresetName
+from components.models.mrlora.settings import DEFAULT_TEMPLATE, Decoding
 from components.registry.gates import GateThresholds
 from components.serving.limits import ServingLimits
 

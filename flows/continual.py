@@ -14,43 +14,27 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger
-from pydantic import BaseModel
 
 from components.data.build import Manifest
 from components.data.tasks import Track
-from components.evaluation.report import BenchmarkResults, method_result
-from components.evaluation.routed import Evaluation
-from components.jobs.baselines import (
-    BaselineStep,
-    LoraFtStepJob,
-    ZeroShotJob,
-    method_name,
-    oracle_accuracies,
-)
-from components.jobs.promotion import Promotion, PromotionJob
+from components.evaluation.report import BenchmarkResults, MethodResult, method_result
+from components.jobs.promotion import Promotion
+from components.jobs.reference_rows import ZeroShotJob, oracle_accuracies
 from components.jobs.report import publish_report
 from components.locking import benchmark_lock
-from components.models.base import BaseRef
-from components.registry.adapters import AdapterRecord
+from components.methods import METHODS
+from components.methods.method import Method, StepContext
+from components.methods.mr_lora import LearnedStep, MrLora
+from components.models.base.loading import BaseRef
 from components.registry.models import pipeline_run
 from components.registry.tracking import benchmark_experiment
 from components.settings import get_settings
 from components.timing import stage
-from flows.base import ensure_base, prepared, run_job
+from flows.jobs import RUNNER, ensure_base, prepared
 from flows.prepare import prepare_data
-from flows.train_expert import expert_per_task
-from flows.train_router import evaluate_routed, router_over
-
-METHODS = ("mr-lora", "lora-ft", "lora-ft-replay")
-
-
-class LearnedStep(BaseModel):
-    experts: list[AdapterRecord]
-    router: AdapterRecord
-    evaluation: Evaluation
-    promotion: Promotion
 
 
 @flow(name="learn-task")
@@ -61,50 +45,38 @@ def learn_task(
     evaluate_on: list[str],
     parent_run_id: str | None = None,
 ) -> LearnedStep:
-    """Experts for the seen tasks (only new or changed ones train), the router over them,
-    evaluation, gates and promotion."""
-    manifest, base = prepared(benchmark), ensure_base()
-    step = f"{new_task or 'retrain'} (step {len(seen)})"
-    with stage(f"{step}: experts"):
-        experts = expert_per_task(manifest, seen, base, parent_run_id)
-    with stage(f"{step}: router"):
-        router = router_over(manifest, experts, base, parent_run_id)
-    with stage(f"{step}: evaluation"):
-        evaluation = evaluate_routed(manifest, router, experts, evaluate_on, base, parent_run_id)
-    with stage(f"{step}: gates and promotion"):
-        promotion = run_job(
-            PromotionJob(
-                settings=get_settings(),
-                manifest=manifest,
-                parent_run_id=parent_run_id,
-                new_task=new_task,
-                evaluation=evaluation,
-                router=router,
-                experts=experts,
-                base=base,
-            )
-        )
-    return LearnedStep(experts=experts, router=router, evaluation=evaluation, promotion=promotion)
+    """MR-LoRA's step: experts for the seen tasks (only new or changed ones train), the router
+    over them, evaluation, gates and promotion."""
+    context = StepContext(
+        settings=get_settings(),
+        manifest=prepared(benchmark),
+        base=ensure_base(),
+        tasks=seen,
+        step=len(seen),
+        evaluate_on=evaluate_on,
+        arriving=new_task is not None,
+        parent_run_id=parent_run_id,
+    )
+    return MrLora().learn(RUNNER, context, None)
 
 
-def lora_ft(
-    manifest: Manifest, tasks: list[str], base: BaseRef, replay: bool, parent_run_id: str
-) -> list[dict[str, float]]:
-    """The accuracy rows of LoRA-FT through the tasks: each step continues the previous one."""
-    steps: list[BaselineStep] = []
+def through_the_tasks(
+    method: Method[Any], manifest: Manifest, tasks: list[str], base: BaseRef, run_id: str
+) -> MethodResult:
+    """A method's steps through the tasks in order, each scored on every task."""
+    outcomes: list[Any] = []
     for step in range(1, len(tasks) + 1):
-        job = LoraFtStepJob(
+        context = StepContext(
             settings=get_settings(),
             manifest=manifest,
-            parent_run_id=parent_run_id,
+            base=base,
             tasks=tasks,
             step=step,
-            base=base,
-            replay=replay,
-            previous=steps[-1] if steps else None,
+            evaluate_on=tasks,
+            parent_run_id=run_id,
         )
-        steps.append(run_job(job))
-    return [s.accuracies for s in steps]
+        outcomes.append(method.learn(RUNNER, context, outcomes[-1] if outcomes else None))
+    return method_result(tasks, [o.accuracies() for o in outcomes])
 
 
 def _exclusive(benchmark: str, what: str) -> AbstractContextManager[None]:
@@ -160,26 +132,23 @@ def run_benchmark(
             manifest = prepared(track)
             tasks = tasks or manifest.names
             base = ensure_base()
-        steps = []
+        steps = []  # MR-LoRA: each step a task arrival, with gates and promotion
         for i, name in enumerate(tasks, start=1):
             with stage(f"mr-lora: {name} arrives", timings):
                 steps.append(learn_task(track, name, tasks[:i], tasks, run))
         results = {}
-        if "mr-lora" in methods:
-            results["mr-lora"] = method_result(
+        if MrLora.name in methods:
+            results[MrLora.name] = method_result(
                 tasks,
-                [s.evaluation.accuracies() for s in steps],
+                [s.accuracies() for s in steps],
                 [s.evaluation.router_accuracy or 0.0 for s in steps],
             )
-        for replay in (False, True):
-            method = method_name(replay)
-            if method in methods:
-                with stage(method, timings):
-                    results[method] = method_result(
-                        tasks, lora_ft(manifest, tasks, base, replay, run)
-                    )
+        for name in methods:
+            if name != MrLora.name:
+                with stage(name, timings):
+                    results[name] = through_the_tasks(METHODS[name], manifest, tasks, base, run)
         with stage("zero-shot", timings):
-            zero = run_job(
+            zero = RUNNER.run(
                 ZeroShotJob(
                     settings=settings, manifest=manifest, parent_run_id=run, tasks=tasks, base=base
                 )

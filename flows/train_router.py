@@ -8,15 +8,13 @@ from __future__ import annotations
 from prefect import flow
 from pydantic import BaseModel
 
-from components.data.build import Manifest
 from components.evaluation.routed import Evaluation
 from components.jobs.evaluation import EvaluationJob
 from components.jobs.router import RouterJob
-from components.models.base import BaseRef
 from components.registry.adapters import AdapterRecord
 from components.settings import get_settings
-from flows.base import ensure_base, prepared, run_job
-from flows.train_expert import expert_per_task
+from flows.jobs import RUNNER, ensure_base, prepared
+from flows.train_expert import train_experts
 
 
 class RoutedPool(BaseModel):
@@ -25,47 +23,31 @@ class RoutedPool(BaseModel):
     evaluation: Evaluation
 
 
-def router_over(
-    manifest: Manifest, experts: list[AdapterRecord], base: BaseRef, parent_run_id: str | None
-) -> AdapterRecord:
-    job = RouterJob(
-        settings=get_settings(),
-        manifest=manifest,
-        parent_run_id=parent_run_id,
-        experts=experts,
-        base=base,
-    )
-    return run_job(job)
-
-
-def evaluate_routed(
-    manifest: Manifest,
-    router: AdapterRecord,
-    experts: list[AdapterRecord],
-    evaluate_on: list[str],
-    base: BaseRef,
-    parent_run_id: str | None,
-) -> Evaluation:
-    job = EvaluationJob(
-        settings=get_settings(),
-        manifest=manifest,
-        parent_run_id=parent_run_id,
-        router=router,
-        experts=experts,
-        evaluate_on=evaluate_on,
-        base=base,
-    )
-    return run_job(job)
-
-
 @flow(name="train-router")
 def train_router(
     benchmark: str, tasks: list[str] | None = None, parent_run_id: str | None = None
 ) -> RoutedPool:
-    manifest = prepared(benchmark)
+    settings, manifest, base = get_settings(), prepared(benchmark), ensure_base()
     names = tasks or manifest.names
-    base = ensure_base()
-    experts = expert_per_task(manifest, names, base, parent_run_id)
-    router = router_over(manifest, experts, base, parent_run_id)
-    evaluation = evaluate_routed(manifest, router, experts, names, base, parent_run_id)
+    experts = train_experts(benchmark, names, parent_run_id)
+    router = RUNNER.run(
+        RouterJob(
+            settings=settings,
+            manifest=manifest,
+            parent_run_id=parent_run_id,
+            experts=experts,
+            base=base,
+        )
+    )
+    evaluation = RUNNER.run(
+        EvaluationJob(
+            settings=settings,
+            manifest=manifest,
+            parent_run_id=parent_run_id,
+            router=router,
+            experts=experts,
+            evaluate_on=names,
+            base=base,
+        )
+    )
     return RoutedPool(experts=experts, router=router, evaluation=evaluation)

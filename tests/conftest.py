@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,18 +29,29 @@ from components.data.generator.writer import generate_benchmark  # noqa: E402
 from components.settings import Settings, get_settings  # noqa: E402
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh project home (not a git checkout) with settings pointing into it."""
-    project = tmp_path / "home"
+@contextmanager
+def project_home(
+    root: Path, patch: pytest.MonkeyPatch, env: Mapping[str, str] = {}
+) -> Iterator[Path]:
+    """A fresh project home (not a git checkout) under `root`, the settings pointing into it,
+    with `env` set (`MLLMCL_*` variables) until the context ends."""
+    project = root / "home"
     project.mkdir()
     (project / "prefect.yaml").write_text("name: test\n")
-    monkeypatch.setenv("MLLMCL_HOME", str(project))
+    patch.setenv("MLLMCL_HOME", str(project))
     for name in ("MLLMCL_CONFIG", "MLLMCL_DATA_DIR", "MLLMCL_TRACKING_URI", "MLFLOW_TRACKING_URI"):
-        monkeypatch.delenv(name, raising=False)
+        patch.delenv(name, raising=False)
+    for name, value in env.items():
+        patch.setenv(name, value)
     get_settings.cache_clear()
     yield project
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    with project_home(tmp_path, monkeypatch) as project:
+        yield project
 
 
 @pytest.fixture
@@ -65,6 +77,7 @@ def prefect_server() -> Iterator[None]:
 
 
 MICRO_TINY = {"pretrain_samples": 320, "pretrain_epochs": 1, "pretrain_lr": 2e-3}
+MICRO_TINY_ENV = {f"MLLMCL_TINY__{key.upper()}": str(value) for key, value in MICRO_TINY.items()}
 
 
 @pytest.fixture(scope="session")
@@ -81,8 +94,8 @@ def micro_home(tmp_path_factory: pytest.TempPathFactory, micro_domain: Path) -> 
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory):
     """A tiny LLaVA built with a micro pretraining budget (seconds), shared by the model tests."""
-    from components.models.base import ensure_tiny_base
-    from components.models.config import TinyBaseConfig
+    from components.models.base.build import ensure_tiny_base
+    from components.models.base.config import TinyBaseConfig
 
     build = ensure_tiny_base(
         tmp_path_factory.mktemp("models"), TinyBaseConfig(**MICRO_TINY), progress=False
@@ -94,9 +107,10 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory):
 def two_experts_and_router(tiny_base, micro_home, tmp_path_factory):
     """RS and Fin experts and a router between them (visually distinct tasks: a planted case)."""
     from components.data.build import load_split, read_manifest
-    from components.models.adapters import train_adapter
-    from components.models.config import ROUTER_PRESETS, TrainSettings
-    from components.models.router import router_spec, routing_samples
+    from components.models.lora.adapters import train_adapter
+    from components.models.lora.settings import ROUTER_PRESETS, TrainSettings
+    from components.models.mrlora.replay import routing_samples
+    from components.models.mrlora.spec import router_spec
     from components.models.samples import training_samples
     from tests.helpers import train_micro_expert
 

@@ -81,7 +81,7 @@ def stop(process) -> None:
 
 
 def _fast_expert():
-    from components.models.config import EXPERT_PRESETS, TrainSettings
+    from components.models.lora.settings import EXPERT_PRESETS, TrainSettings
 
     train = TrainSettings(epochs=6, learning_rate=3e-3, batch_size=8, warmup_ratio=0.05)
     return EXPERT_PRESETS["cpu"].model_copy(update={"train": train})
@@ -93,7 +93,7 @@ FAST_EXPERT = _fast_expert()
 def train_micro_expert(micro_home: Path, task: str, base, out: Path, settings=FAST_EXPERT):
     """One expert on the micro benchmark's split of `task`, in seconds."""
     from components.data.build import load_split
-    from components.models.adapters import train_adapter
+    from components.models.lora.adapters import train_adapter
     from components.models.samples import training_samples
 
     samples = training_samples(load_split(micro_home / "data", "micro", task, "train"))

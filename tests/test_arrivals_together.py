@@ -13,7 +13,7 @@ import psutil
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import MICRO_TINY
+from tests.conftest import MICRO_TINY_ENV
 
 pytestmark = pytest.mark.integration
 MLLMCL = str(Path(sys.executable).with_name("mllmcl"))
@@ -27,7 +27,7 @@ def _environment(home: Path, tmp_path: Path, name: str) -> dict[str, str]:
         "MLLMCL_HOME": str(home),
         "PREFECT_HOME": str(prefect_home),
         "PREFECT_LOGGING_LEVEL": "INFO",
-        **{f"MLLMCL_TINY__{k.upper()}": str(v) for k, v in MICRO_TINY.items()},
+        **MICRO_TINY_ENV,
         "MLLMCL_GATES__NEW_TASK_FLOOR": "0",
         "MLLMCL_GATES__NEW_TASK_MARGIN": "-100",
         "MLLMCL_GATES__ROUTER_FLOOR": "0",

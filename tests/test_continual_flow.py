@@ -1,6 +1,7 @@
 """The continual loop end to end on the micro preset, with real Prefect, MLflow and DVC: task
 arrivals with gates and promotion, a crash and its resumption, an impossible gate, review, and
-a benchmark run with its report."""
+a benchmark run with its report. Each scenario runs once per module; its steps are tests of
+their own, in order, so that one failing step does not hide what the others show."""
 
 import base64
 import io
@@ -19,30 +20,22 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from components.data.build import load_split
-from tests.conftest import MICRO_TINY
+from tests.conftest import MICRO_TINY_ENV, project_home
 from tests.helpers import free_port, stop, wait_for_http
 
 pytestmark = pytest.mark.integration
 
 LENIENT_GATES = {
-    "NEW_TASK_FLOOR": "0",
-    "NEW_TASK_MARGIN": "-100",
-    "ROUTER_FLOOR": "0",
-    "OLD_TASK_TOLERANCE": "100",
-    "BWT_FLOOR": "-100",
+    f"MLLMCL_GATES__{key}": value
+    for key, value in {
+        "NEW_TASK_FLOOR": "0",
+        "NEW_TASK_MARGIN": "-100",
+        "ROUTER_FLOOR": "0",
+        "OLD_TASK_TOLERANCE": "100",
+        "BWT_FLOOR": "-100",
+    }.items()
 }
-
-
-@pytest.fixture
-def loop_home(home, micro_domain, monkeypatch):
-    for key, value in MICRO_TINY.items():
-        monkeypatch.setenv(f"MLLMCL_TINY__{key.upper()}", str(value))
-    for key, value in LENIENT_GATES.items():
-        monkeypatch.setenv(f"MLLMCL_GATES__{key}", value)
-    from components.settings import get_settings
-
-    get_settings.cache_clear()
-    return home
+BUNDLE = "mllmcl-domain-bundle"
 
 
 def _settings():
@@ -56,19 +49,25 @@ def _aliases(client, name):
     return {alias: str(v) for alias, v in client.get_registered_model(name).aliases.items()}
 
 
-def test_arrivals_gate_promote_resume_and_review(
-    prefect_server, loop_home, micro_domain, monkeypatch
-):
-    from components.jobs.router import RouterJob
+@pytest.fixture(scope="module")
+def loop(prefect_server, tmp_path_factory):
+    """A home of its own for the arrival scenario; its steps below share it, in order."""
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        project_home(tmp_path_factory.mktemp("loop"), patch, MICRO_TINY_ENV | LENIENT_GATES),
+    ):
+        settings = _settings()
+        yield patch, MlflowClient(settings.resolved_tracking_uri)
+
+
+def test_a_first_arrival_is_promoted_with_its_gates_and_data_version(loop, micro_domain):
     from flows import continual
 
+    _, client = loop
     settings = _settings()
-    client = MlflowClient(settings.resolved_tracking_uri)
-    bundle = "mllmcl-domain-bundle"
-
     first = continual.on_task_arrival("RS", micro_domain)
     assert first.verdict == "promoted" and first.champion == first.version == "1"
-    version = client.get_model_version(bundle, "1")
+    version = client.get_model_version(BUNDLE, "1")
     assert version.tags["gates_passed"] == "true" and version.tags["new_task"] == "RS"
     assert (
         version.tags["data_version"]
@@ -77,36 +76,50 @@ def test_arrivals_gate_promote_resume_and_review(
     assert {"gate.new_task", "gate.router", "gate.old_tasks", "gate.bwt"} <= set(version.tags)
     assert "| gate | value |" in version.description
 
-    # A crash after the expert is trained: champion untouched, the rerun reuses the expert.
+
+def test_a_crash_leaves_the_champion_and_the_rerun_reuses_the_expert(loop, micro_domain):
+    from components.jobs.router import RouterJob
+    from flows import continual
+
+    patch, client = loop
+
     def crash(*args, **kwargs):
         raise RuntimeError("injected crash")
 
-    with monkeypatch.context() as patch:
-        patch.setattr(RouterJob, "work", crash)
+    with patch.context() as crashing:
+        crashing.setattr(RouterJob, "work", crash)
         with pytest.raises(RuntimeError, match="injected crash"):
             continual.on_task_arrival("Med", micro_domain)
-    assert _aliases(client, bundle) == {"champion": "1"}
+    assert _aliases(client, BUNDLE) == {"champion": "1"}
     assert len(client.search_model_versions("name = 'mllmcl-domain-expert-Med'")) == 1
     second = continual.on_task_arrival("Med", micro_domain)
     assert second.version == "2" and second.verdict == "promoted"
     assert len(client.search_model_versions("name = 'mllmcl-domain-expert-Med'")) == 1
     assert len(client.search_model_versions("name = 'mllmcl-domain-expert-RS'")) == 1
-    assert _aliases(client, bundle) == {"champion": "2", "previous-champion": "1"}
-    assert client.get_model_version(bundle, "2").tags["experts"] == "RS:1,Med:1"
+    assert _aliases(client, BUNDLE) == {"champion": "2", "previous-champion": "1"}
+    assert client.get_model_version(BUNDLE, "2").tags["experts"] == "RS:1,Med:1"
 
-    # An impossible gate: the new version stays challenger, the champion does not move.
-    monkeypatch.setenv("MLLMCL_GATES__NEW_TASK_FLOOR", "101")
+
+def test_an_impossible_gate_leaves_a_challenger_and_the_champion(loop, micro_domain):
+    from flows import continual
+
+    patch, client = loop
+    with patch.context() as strict:
+        strict.setenv("MLLMCL_GATES__NEW_TASK_FLOOR", "101")
+        _settings()
+        third = continual.on_task_arrival("AD", micro_domain)
     _settings()
-    third = continual.on_task_arrival("AD", micro_domain)
     assert third.verdict == "challenger" and third.champion == "2"
-    assert _aliases(client, bundle) == {
+    assert _aliases(client, BUNDLE) == {
         "champion": "2",
         "previous-champion": "1",
         "challenger": "3",
     }
-    assert client.get_model_version(bundle, "3").tags["gate.new_task"].startswith("FAIL")
+    assert client.get_model_version(BUNDLE, "3").tags["gate.new_task"].startswith("FAIL")
 
-    # A person reviews it.
+
+def test_a_reviewer_promotes_over_the_gates_only_with_a_reason(loop):
+    _, client = loop
     runner = CliRunner()
     listed = runner.invoke(app, ["review", "list", "--benchmark", "domain"])
     assert listed.exit_code == 0, listed.output
@@ -115,12 +128,12 @@ def test_arrivals_gate_promote_resume_and_review(
     assert shown.exit_code == 0 and "new_task" in shown.output
     refused = runner.invoke(app, ["review", "approve", "3", "--benchmark", "domain"])
     assert refused.exit_code == 2 and "failed its gates" in refused.output
-    assert _aliases(client, bundle)["champion"] == "2"
+    assert _aliases(client, BUNDLE)["champion"] == "2"
     forced = ["--force", "--reason", "AD matters more than its floor", "--reviewer", "ana"]
     approved = runner.invoke(app, ["review", "approve", "3", "--benchmark", "domain", *forced])
     assert approved.exit_code == 0, approved.output
-    assert _aliases(client, bundle) == {"champion": "3", "previous-champion": "2"}
-    history = [client.get_model_version(bundle, "3").tags[f"verdict.{n}"] for n in (1, 2)]
+    assert _aliases(client, BUNDLE) == {"champion": "3", "previous-champion": "2"}
+    history = [client.get_model_version(BUNDLE, "3").tags[f"verdict.{n}"] for n in (1, 2)]
     assert (
         history[0].startswith("challenger by the gates") and "gates failed: new_task" in history[0]
     )
@@ -128,22 +141,42 @@ def test_arrivals_gate_promote_resume_and_review(
         history[1].startswith("approved by ana")
         and "forced over: it failed its gates" in history[1]
     )
-    assert client.get_model_version(bundle, "3").tags["gates_passed"] == "false"  # kept
+    assert client.get_model_version(BUNDLE, "3").tags["gates_passed"] == "false"  # kept
     rejected = runner.invoke(app, ["review", "reject", "3", "--benchmark", "domain"])
     assert rejected.exit_code != 0 and "champion" in rejected.output
 
-    # The scheduled retrain: nothing changed, so nothing trains; only the arrived tasks count.
+
+def test_a_scheduled_retrain_trains_nothing_new_and_counts_only_arrived_tasks(loop, micro_domain):
+    from flows import continual
+
+    _, client = loop
     retrained = continual.scheduled_retrain("domain", micro_domain)
     assert retrained.version == "4" and retrained.verdict == "promoted"
-    assert client.get_model_version(bundle, "4").tags["experts"] == "RS:1,Med:1,AD:1"
+    assert client.get_model_version(BUNDLE, "4").tags["experts"] == "RS:1,Med:1,AD:1"
     assert len(client.search_model_versions("name = 'mllmcl-domain-router'")) == 3
+    for task in ("RS", "Med", "AD"):
+        expert = f"name = 'mllmcl-domain-expert-{task}'"
+        assert len(client.search_model_versions(expert)) == 1
 
 
-def test_benchmark_run_builds_the_matrix_and_the_report(prefect_server, loop_home, micro_domain):
+@pytest.fixture(scope="module")
+def benchmark(prefect_server, micro_domain, tmp_path_factory):
+    """One benchmark run (three tasks, MR-LoRA and LoRA-FT), in a home of its own."""
     from flows.continual import run_benchmark
 
-    settings = _settings()
-    results = run_benchmark("domain", ["mr-lora", "lora-ft"], micro_domain, ["RS", "Med", "Fin"])
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        project_home(tmp_path_factory.mktemp("bench"), patch, MICRO_TINY_ENV | LENIENT_GATES),
+    ):
+        settings = _settings()
+        results = run_benchmark(
+            "domain", ["mr-lora", "lora-ft"], micro_domain, ["RS", "Med", "Fin"]
+        )
+        yield settings, results
+
+
+def test_the_benchmark_writes_the_matrix_and_the_report(benchmark):
+    settings, results = benchmark
     latest = settings.reports_dir / "latest"
     data = json.loads((latest / "results.json").read_text())
     for method in ("mr-lora", "lora-ft"):
@@ -162,6 +195,11 @@ def test_benchmark_run_builds_the_matrix_and_the_report(prefect_server, loop_hom
     for png in ("matrix-mr-lora.png", "matrix-lora-ft.png", "forgetting.png"):
         assert (latest / png).read_bytes().startswith(b"\x89PNG")
     assert results.champion is not None
+
+
+def test_the_pipeline_run_holds_the_metrics_curves_and_report(benchmark):
+    settings, _ = benchmark
+    data = json.loads((settings.reports_dir / "latest" / "results.json").read_text())
     client = MlflowClient(settings.resolved_tracking_uri)
     [pipeline] = client.search_runs(
         [client.get_experiment_by_name("mllmcl-domain").experiment_id],
@@ -177,7 +215,9 @@ def test_benchmark_run_builds_the_matrix_and_the_report(prefect_server, loop_hom
         "report/report.md",
     }
 
-    # The champion bundle served over HTTP answers as the registered model does in-process.
+
+def test_the_served_champion_answers_as_the_registered_model_does(benchmark):
+    settings, _ = benchmark
     rows = []
     for task, encode in (("RS", "data-uri"), ("Fin", "base64")):
         item = load_split(settings.data_dir, "domain", task, "test")[0]

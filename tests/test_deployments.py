@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import MICRO_TINY
+from tests.conftest import MICRO_TINY_ENV
 from tests.helpers import free_port, stop, wait_for_http
 
 pytestmark = pytest.mark.integration
@@ -52,7 +52,7 @@ def test_an_arrival_event_runs_the_task_arrival_deployment(home, micro_domain, t
         "PREFECT_WORKER_QUERY_SECONDS": "2",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "MLLMCL_HOME": str(home),
-        **{f"MLLMCL_TINY__{k.upper()}": str(v) for k, v in MICRO_TINY.items()},
+        **MICRO_TINY_ENV,
         "MLLMCL_GATES__ROUTER_FLOOR": "0",
         "MLLMCL_GATES__NEW_TASK_FLOOR": "0",
         "MLLMCL_GATES__NEW_TASK_MARGIN": "-100",

@@ -7,11 +7,12 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from components.data.build import prepared_manifest
-from components.jobs.baselines import BaselineStep, LoraFtStepJob, ZeroShotJob
 from components.jobs.experts import ExpertJob
 from components.jobs.job import Job
 from components.jobs.promotion import bundle_key
-from components.models.base import BaseRef
+from components.jobs.reference_rows import ZeroShotJob
+from components.methods.lora_ft import BaselineStep, LoraFtStepJob
+from components.models.base.loading import BaseRef
 from components.registry.adapters import AdapterRecord
 from components.registry.tracker import Tracker
 from components.settings import Settings
@@ -71,7 +72,7 @@ def test_baseline_keys_chain_through_the_steps_and_follow_the_test_data(micro, t
         replay=False,
         previous=None,
     )
-    done = BaselineStep(key=first.key(), folder=tmp_path, accuracies={})
+    done = BaselineStep(key=first.key(), folder=tmp_path, row={})
     second = first.model_copy(update={"step": 2, "previous": done})
     assert second.title == "lora-ft-step-2" and second.task == tasks[1]
     replayed = first.model_copy(update={"replay": True})

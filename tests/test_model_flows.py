@@ -1,4 +1,5 @@
-"""Expert and router flows for real: Prefect, MLflow runs and registry, reuse of unchanged work."""
+"""Expert and router flows for real: Prefect, MLflow runs and registry, reuse of unchanged work.
+The pool is trained once per module; each test looks at one side of it."""
 
 import re
 
@@ -12,7 +13,7 @@ from components.data.build import load_split
 from components.registry.models import tracked_run
 from flows.train_expert import train_experts
 from flows.train_router import train_router
-from tests.conftest import MICRO_TINY
+from tests.conftest import MICRO_TINY_ENV, project_home
 from tests.helpers import prepare_without_prefect
 
 pytestmark = pytest.mark.integration
@@ -25,8 +26,8 @@ def router_expert_folder(settings, task):
 
 @pytest.fixture
 def micro_models_home(home, settings, micro_domain, monkeypatch):
-    for key, value in MICRO_TINY.items():
-        monkeypatch.setenv(f"MLLMCL_TINY__{key.upper()}", str(value))
+    for key, value in MICRO_TINY_ENV.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("MLLMCL_EXPERT_PRESET", "cpu")
     from components.settings import get_settings
 
@@ -35,24 +36,30 @@ def micro_models_home(home, settings, micro_domain, monkeypatch):
     return home
 
 
-def test_experts_and_router_are_tracked_registered_and_reused(prefect_server, micro_models_home):
+@pytest.fixture(scope="module")
+def pool(prefect_server, micro_domain, tmp_path_factory):
+    """Experts for RS and Fin and a router over them, trained once for the tests below."""
     from components.settings import get_settings
 
-    settings = get_settings()
-    pool = train_router("micro", ["RS", "Fin"])
-    router = pool.router
-    client = MlflowClient(settings.resolved_tracking_uri)
-    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    env = MICRO_TINY_ENV | {"MLLMCL_EXPERT_PRESET": "cpu"}
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        project_home(tmp_path_factory.mktemp("pool"), patch, env) as home,
+    ):
+        settings = get_settings()
+        prepare_without_prefect(micro_domain, "micro", settings)
+        trained = train_router("micro", ["RS", "Fin"])
+        mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+        yield home, settings, trained, MlflowClient(settings.resolved_tracking_uri)
 
+
+def test_the_base_and_experts_are_registered_with_their_runs(pool):
+    _, settings, _, client = pool
     assert (
         client.get_model_version("mllmcl-base-tiny", "1").tags["config_digest"]
         == settings.tiny.digest()
     )
     rs = client.get_model_version("mllmcl-micro-expert-RS", "1")
-    fin = client.get_model_version("mllmcl-micro-expert-Fin", "1")
-    assert router.name == "mllmcl-micro-router" and router.version == "1" and not router.reused
-    assert client.get_model_version("mllmcl-micro-router", "1").tags["experts"] == "RS:1,Fin:1"
-
     run = client.get_run(rs.run_id)
     params = run.data.params
     assert params["task"] == "RS" and params["preset"] == "cpu"
@@ -79,7 +86,13 @@ def test_experts_and_router_are_tracked_registered_and_reused(prefect_server, mi
         pass
     assert client.get_run(child.info.run_id).data.tags["mlflow.parentRunId"] == pipeline.info.run_id
 
+
+def test_the_router_is_registered_and_measured_by_the_bundle_evaluation(pool):
+    _, _, trained, client = pool
+    router = trained.router
+    assert router.name == "mllmcl-micro-router" and router.version == "1" and not router.reused
     router_version = client.get_model_version("mllmcl-micro-router", "1")
+    assert router_version.tags["experts"] == "RS:1,Fin:1"
     router_run = client.get_run(router_version.run_id)
     assert router_run.data.tags["mllmcl.key"] == router.key
     assert "router_spec.json" in {a.path for a in client.list_artifacts(router_run.info.run_id)}
@@ -88,25 +101,27 @@ def test_experts_and_router_are_tracked_registered_and_reused(prefect_server, mi
         [router_run.info.experiment_id], "tags.`mllmcl.kind` = 'evaluation'"
     )
     metrics = evaluation.data.metrics
-    assert metrics["router_accuracy"] == pytest.approx(pool.evaluation.router_accuracy)
+    assert metrics["router_accuracy"] == pytest.approx(trained.evaluation.router_accuracy)
     assert {"router_accuracy.RS", "router_accuracy.Fin", "accuracy.RS"} <= set(metrics)
-    assert router_version.tags["router_accuracy"] == f"{pool.evaluation.router_accuracy:.2f}"
+    assert router_version.tags["router_accuracy"] == f"{trained.evaluation.router_accuracy:.2f}"
 
-    # Unchanged tasks, base and settings: the registry and the tracking store hold every result
-    # under its key, so nothing is trained, registered or evaluated again.
+
+def test_a_rerun_trains_registers_and_evaluates_nothing_again(pool):
+    _, settings, trained, client = pool
     again = train_router("micro", ["RS", "Fin"])
     assert all(e.reused for e in again.experts) and again.router.reused
     assert again.experts[0].folder == router_expert_folder(settings, "RS")
-    assert again.evaluation == pool.evaluation
+    assert again.evaluation == trained.evaluation
     assert len(client.search_model_versions("name = 'mllmcl-micro-expert-RS'")) == 1
     assert len(client.search_model_versions("name = 'mllmcl-micro-router'")) == 1
-    runs = client.search_runs([router_run.info.experiment_id], "tags.`mllmcl.kind` = 'evaluation'")
-    assert len(runs) == 1
-    assert str(fin.version) == "1"
+    experiment = client.get_experiment_by_name("mllmcl-micro").experiment_id
+    assert len(client.search_runs([experiment], "tags.`mllmcl.kind` = 'evaluation'")) == 1
 
-    # `mllmcl predict` answers with the registered router and experts.
+
+def test_predict_answers_with_the_registry_or_with_adapter_folders(pool):
+    home, settings, _, _ = pool
     row = load_split(settings.data_dir, "micro", "Fin", "test")[0]
-    image = micro_models_home / "question.png"
+    image = home / "question.png"
     row["image"].save(image)
     result = CliRunner().invoke(
         app, ["predict", "--benchmark", "micro", "--image", str(image), "--question", row["text"]]

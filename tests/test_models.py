@@ -13,10 +13,13 @@ from transformers import AutoProcessor, CLIPVisionConfig, LlamaConfig, LlavaForC
 
 from components.data.build import load_split
 from components.data.tasks import task_spec
-from components.models.adapters import load_adapters, train_adapter
-from components.models.config import EXPERT_PRESETS, ROUTER_PRESETS, TrainSettings
 from components.models.generation import generate_answers
-from components.models.inference import TwoStage
+from components.models.lora.adapters import load_adapters, train_adapter
+from components.models.lora.settings import EXPERT_PRESETS, ROUTER_PRESETS, TrainSettings
+from components.models.lora.training import SampleList, answer_token_loss
+from components.models.mrlora.letters import decode_official
+from components.models.mrlora.spec import router_spec
+from components.models.mrlora.two_stage import TwoStage
 from components.models.prompts import (
     IGNORE_INDEX,
     Sample,
@@ -24,9 +27,7 @@ from components.models.prompts import (
     encode_training,
     split_at_image,
 )
-from components.models.router import decode_official, router_spec
 from components.models.samples import evaluation_samples, training_samples
-from components.models.training import SampleList, answer_token_loss
 from tests.helpers import FAST_EXPERT, train_micro_expert
 
 
@@ -141,8 +142,8 @@ def test_router_augmentation_recolours_but_keeps_the_layout():
 def test_fully_trained_modules_get_their_own_learning_rate(tiny_base):
     from peft import get_peft_model
 
-    from components.models.lora import lora_config
-    from components.models.training import optimizer
+    from components.models.lora.peft_config import lora_config
+    from components.models.lora.training import optimizer
 
     model = LlavaForConditionalGeneration.from_pretrained(tiny_base.ref.name_or_path)
     peft_model = get_peft_model(model, lora_config(EXPERT_PRESETS["cpu"]))
@@ -179,7 +180,7 @@ def test_expert_answers_the_same_in_a_fresh_process(tiny_base, micro_home, tmp_p
         "import json, sys\n"
         "from pathlib import Path\n"
         "from components.data.build import load_split\n"
-        "from components.models.adapters import load_adapters\n"
+        "from components.models.lora.adapters import load_adapters\n"
         "from components.models.generation import generate_answers\n"
         "from components.models.samples import evaluation_samples\n"
         "samples, _ = evaluation_samples(load_split(Path(sys.argv[1]), 'micro', 'Fin', 'test'))\n"
@@ -333,7 +334,7 @@ def test_two_stage_answers_a_mixed_stream_in_full_expert_batches(
 
 @pytest.mark.parametrize("replay", [False, True])
 def test_lora_ft_continues_one_adapter_through_the_tasks(tiny_base, micro_home, tmp_path, replay):
-    from components.models.baselines import lora_ft_step
+    from components.methods.lora_ft import lora_ft_step
 
     tasks = ["RS", "Fin"]
     runs = []

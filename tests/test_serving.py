@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from components.data.build import load_split
-from components.models.base import base_ref
+from components.models.base.loading import base_ref
 from components.registry.bundle import BundleParts
 from components.registry.bundle_model import register_bundle
 from components.registry.tracking import configure_tracking, experiment_id

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from components.data.build import Manifest, load_split
 from components.evaluation.predictions import prediction_records
 from components.evaluation.scorers import score
-from components.models.inference import TwoStage
+from components.models.mrlora.two_stage import TwoStage
 from components.models.prompts import Sample
 from components.models.samples import evaluation_samples
 

@@ -9,9 +9,9 @@ import json
 
 from components.evaluation.routed import Evaluation, evaluate_bundle
 from components.jobs.job import BenchmarkJob
-from components.models.base import BaseRef
-from components.models.inference import TwoStage
-from components.models.routing import seen_spec
+from components.models.base.loading import BaseRef
+from components.models.mrlora.replay import seen_spec
+from components.models.mrlora.two_stage import TwoStage
 from components.registry.adapters import AdapterRecord
 from components.registry.evaluations import log_evaluation
 from components.registry.models import tag_version

@@ -9,10 +9,15 @@ from pathlib import Path
 from components.data.build import TaskEntry
 from components.data.versioning import data_version
 from components.jobs.job import BenchmarkJob
-from components.models.adapters import adapter_folder
-from components.models.base import BaseRef
-from components.models.config import AdapterSettings
-from components.models.experts import evaluate_adapter, expert_key, expert_settings, train_expert
+from components.models.base.loading import BaseRef
+from components.models.lora.adapters import adapter_folder
+from components.models.lora.settings import AdapterSettings
+from components.models.mrlora.experts import (
+    evaluate_adapter,
+    expert_key,
+    expert_settings,
+    train_expert,
+)
 from components.registry.adapters import AdapterRecord, record, reuse
 from components.registry.models import expert_model_name
 from components.registry.tracker import Tracker

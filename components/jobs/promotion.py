@@ -12,9 +12,9 @@ from components.data.versioning import data_version
 from components.evaluation.routed import Evaluation
 from components.jobs.job import BenchmarkJob
 from components.jobs.router import expert_pool
-from components.models.base import TINY, BaseRef
-from components.models.experts import evaluate_adapter
-from components.models.routing import seen_spec
+from components.models.base.loading import TINY, BaseRef
+from components.models.mrlora.experts import evaluate_adapter
+from components.models.mrlora.replay import seen_spec
 from components.registry.adapters import KEY_TAG, AdapterRecord
 from components.registry.bundle import ROUTER_VERSION_TAG, BundleParts
 from components.registry.bundle_model import register_bundle

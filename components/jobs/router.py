@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.jobs.job import BenchmarkJob
-from components.models.adapters import adapter_folder, train_adapter
-from components.models.base import BaseRef
-from components.models.config import ROUTER_PRESETS, AdapterSettings
-from components.models.experts import config_digest
-from components.models.router import RouterSpec, save_spec
-from components.models.routing import replay_samples, router_key, seen_spec
+from components.models.base.loading import BaseRef
+from components.models.lora.adapters import adapter_folder, train_adapter
+from components.models.lora.settings import ROUTER_PRESETS, AdapterSettings
+from components.models.mrlora.experts import config_digest
+from components.models.mrlora.replay import replay_samples, router_key, seen_spec
+from components.models.mrlora.spec import RouterSpec, save_spec
 from components.registry.adapters import AdapterRecord, record, reuse
 from components.registry.models import router_model_name
 from components.registry.tracker import Tracker

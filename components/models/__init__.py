@@ -1,2 +1,2 @@
-"""Models: the base LLaVA (any HF checkpoint, or the tiny CPU one), LoRA experts, the router and
-two-stage inference."""
+"""Models, in slices: `base/` (the base LLaVA), `lora/` (adapters and their training), `mrlora/`
+(experts, the router and two-stage inference), and what they share: prompts, samples, generation."""

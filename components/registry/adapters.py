@@ -10,7 +10,7 @@ import mlflow
 from mlflow.entities.model_registry import ModelVersion
 from pydantic import BaseModel
 
-from components.models.adapters import AdapterRun
+from components.models.lora.adapters import AdapterRun
 from components.registry.models import download_version, find_version, log_training, register_folder
 
 KEY_TAG = "key"

@@ -11,9 +11,10 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from pydantic import BaseModel
 
-from components.models.adapters import adapter_folder
-from components.models.base import TINY, BaseRef, base_ref, tiny_base_folder
-from components.models.router import RouterSpec, load_spec
+from components.models.base.build import tiny_base_folder
+from components.models.base.loading import TINY, BaseRef, base_ref
+from components.models.lora.adapters import adapter_folder
+from components.models.mrlora.spec import RouterSpec, load_spec
 from components.registry.adapters import KEY_TAG
 from components.registry.models import (
     bundle_model_name,

@@ -16,7 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
-from components.models.router import save_spec
+from components.models.mrlora.spec import save_spec
 from components.registry.bundle import EXPERT_PREFIX, BundleParts
 from components.registry.models import bundle_model_name
 from components.settings import Settings

@@ -22,8 +22,8 @@ COLUMNS = ("image", "question")
 class RoutedBundle(PythonModel):
     def load_context(self, context) -> None:
         # Imported here: MLflow adds the bundled code to the path before it loads the context.
-        from components.models.inference import TwoStage
-        from components.models.router import load_spec
+        from components.models.mrlora.spec import load_spec
+        from components.models.mrlora.two_stage import TwoStage
         from components.serving.limits import ServingLimits
         from components.serving.queue import BatchingQueue
 

@@ -14,9 +14,10 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from transformers import TrainerCallback
 
-from components.models.adapters import AdapterRun
-from components.models.base import BaseRef, TinyBuild, tiny_base_folder
-from components.models.config import TinyBaseConfig
+from components.models.base.build import TinyBuild, tiny_base_folder
+from components.models.base.config import TinyBaseConfig
+from components.models.base.loading import BaseRef
+from components.models.lora.adapters import AdapterRun
 from components.registry.tracking import (
     KIND_TAG,
     close_abandoned_runs,

@@ -16,7 +16,7 @@ from transformers import (
 )
 from transformers.models.llava.image_processing_pil_llava import LlavaImageProcessorPil
 
-from components.models.config import TinyBaseConfig
+from components.models.base.config import TinyBaseConfig
 
 IMAGE_TOKEN = "<image>"
 HF_INITIALIZER_RANGE = 0.02  # Llama's and CLIP's default; see INIT_STD_NOTE in config.py

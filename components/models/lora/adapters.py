@@ -14,10 +14,10 @@ from peft import PeftModel, get_peft_model
 from pydantic import BaseModel
 from transformers import ProcessorMixin, TrainerCallback
 
-from components.models.base import load_base
-from components.models.lora import AdapterSettings, lora_config
+from components.models.base.loading import load_base
+from components.models.lora.peft_config import AdapterSettings, lora_config
+from components.models.lora.training import train_model
 from components.models.prompts import Sample
-from components.models.training import train_model
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 

@@ -1,26 +1,64 @@
-"""Jobs for the comparison rows: one step of LoRA-FT (with or without replay) trained and
-evaluated on every task, the Zero-shot row (the base alone), and the Oracle row (each expert's
-score on its own test split, recorded by its expert job)."""
+"""LoRA-FT, the sequential fine-tuning baseline of the MLLM-CL tables: one LoRA trained through
+the tasks in order, each step continuing the previous step's adapter on the next task's data
+(with the experts' settings), so nothing protects what earlier tasks taught it. LoRA-FT with
+replay: the same, each step also seeing the replay sets of the tasks before it."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
+from transformers import TrainerCallback
 
-from components.evaluation.routed import Evaluation
-from components.jobs.experts import ORACLE_METRIC
+from components.data.build import load_split
 from components.jobs.job import BenchmarkJob
-from components.models.base import BaseRef
-from components.models.baselines import lora_ft_step
-from components.models.experts import config_digest, evaluate_adapter, expert_settings
-from components.registry.adapters import AdapterRecord
+from components.methods.method import Method, Runner, StepContext
+from components.models.base.loading import BaseRef
+from components.models.lora.adapters import AdapterRun, train_adapter
+from components.models.lora.settings import AdapterSettings
+from components.models.mrlora.experts import config_digest, evaluate_adapter, expert_settings
+from components.models.samples import training_samples
 from components.registry.evaluations import log_evaluation
-from components.registry.models import log_training, logged_metric
+from components.registry.models import log_training
 from components.registry.tracker import Tracker
-from components.registry.tracking import configure_tracking
-from components.settings import Settings
+
+
+def lora_ft_step(
+    data_dir: Path,
+    benchmark: str,
+    tasks: Sequence[str],
+    step: int,
+    base: BaseRef,
+    settings: AdapterSettings,
+    out: Path,
+    previous: Path | None,
+    replay: bool = False,
+    callbacks: Sequence[TrainerCallback] = (),
+    progress: bool = True,
+    dtype: str = "auto",
+    device: str = "auto",
+) -> AdapterRun:
+    """Step `step` (1-based) of the sequence: continue `previous` on task `tasks[step-1]` (plus
+    the replay sets of the tasks before it, with `replay`)."""
+    task = tasks[step - 1]
+    samples = training_samples(load_split(data_dir, benchmark, task, "train"))
+    if replay:
+        for earlier in tasks[: step - 1]:
+            samples += training_samples(load_split(data_dir, benchmark, earlier, "replay"))
+    return train_adapter(
+        base.name_or_path,
+        samples,
+        settings,
+        out,
+        start_from=previous,
+        callbacks=callbacks,
+        progress=progress,
+        dtype=dtype,
+        device=device,
+    )
+
 
 ADAPTER_ARTIFACT = "adapter"
 
@@ -28,7 +66,10 @@ ADAPTER_ARTIFACT = "adapter"
 class BaselineStep(BaseModel):
     key: str  # this step's chain key: the previous step's, this task's data, the settings
     folder: Path
-    accuracies: dict[str, float]  # A[step][j] for every task j
+    row: dict[str, float]  # A[step][j] for every task j
+
+    def accuracies(self) -> dict[str, float]:
+        return self.row
 
 
 def method_name(replay: bool) -> str:
@@ -116,51 +157,33 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
                 settings.device,
             )
             log_evaluation(evaluation, self.step)
-            result = BaselineStep(
-                key=self.key(), folder=run.folder, accuracies=evaluation.accuracies()
-            )
+            result = BaselineStep(key=self.key(), folder=run.folder, row=evaluation.accuracies())
             tracker.keep(result)
         return result
 
 
-class ZeroShotJob(BenchmarkJob[Evaluation]):
-    """The base alone on every task's test split."""
+class LoraFt(Method[BaselineStep]):
+    name = "lora-ft"
+    summary = "one LoRA fine-tuned through the tasks in order"
+    replay: bool = False
 
-    tasks: list[str]
-    base: BaseRef
-
-    @property
-    def title(self) -> str:
-        return "zero-shot"
-
-    def key(self) -> str:
-        parts = [self.benchmark, self.base.digest]
-        parts += [f"{t}:{self.manifest.task(t).files.get('test.parquet')}" for t in self.tasks]
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
-    def find(self, tracker: Tracker) -> Evaluation | None:
-        found = tracker.found("zero-shot", self.key(), Evaluation)
-        return None if found is None else found[1]
-
-    def work(self, tracker: Tracker) -> Evaluation:
-        settings = self.settings
-        with tracker.run(self.title, "zero-shot", self.key()):
-            evaluation = evaluate_adapter(
-                settings.data_dir,
-                self.manifest,
-                self.tasks,
-                self.base,
-                None,
-                "zero-shot",
-                settings.dtype,
-                settings.device,
-            )
-            log_evaluation(evaluation, 0)
-            tracker.keep(evaluation)
-        return evaluation
+    def learn(
+        self, runner: Runner, context: StepContext, previous: BaselineStep | None
+    ) -> BaselineStep:
+        job = LoraFtStepJob(
+            settings=context.settings,
+            manifest=context.manifest,
+            parent_run_id=context.parent_run_id,
+            tasks=context.tasks,
+            step=context.step,
+            base=context.base,
+            replay=self.replay,
+            previous=previous,
+        )
+        return runner.run(job)
 
 
-def oracle_accuracies(settings: Settings, experts: list[AdapterRecord]) -> dict[str, float]:
-    """Each expert on its own test split, as its expert job scored and logged it."""
-    configure_tracking(settings)
-    return {e.task: logged_metric(e.run_id or "", ORACLE_METRIC) for e in experts}
+class LoraFtReplay(LoraFt):
+    name = "lora-ft-replay"
+    summary = "LoRA-FT, each step also trained on the earlier tasks' replay sets"
+    replay = True

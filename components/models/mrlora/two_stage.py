@@ -19,8 +19,10 @@ from pydantic import BaseModel
 from transformers import Cache
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from components.models.adapters import load_adapters
-from components.models.config import Decoding
+from components.models.lora.adapters import load_adapters
+from components.models.mrlora.letters import constrained_letters, decode_official, letter_token_ids
+from components.models.mrlora.settings import Decoding
+from components.models.mrlora.spec import RouterSpec
 from components.models.prompts import (
     Encoded,
     Sample,
@@ -29,12 +31,6 @@ from components.models.prompts import (
     encode_prompts,
     on_device,
     split_at_image,
-)
-from components.models.router import (
-    RouterSpec,
-    constrained_letters,
-    decode_official,
-    letter_token_ids,
 )
 
 ROUTER = "router"

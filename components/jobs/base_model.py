@@ -8,7 +8,8 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 from components.jobs.job import Job
-from components.models.base import TINY, BaseRef, base_ref, ensure_tiny_base, tiny_base_folder
+from components.models.base.build import ensure_tiny_base, tiny_base_folder
+from components.models.base.loading import TINY, BaseRef, base_ref
 from components.registry.models import (
     find_version,
     register_tiny_base,

@@ -1,20 +1,15 @@
-"""The MR-LoRA router: the base MLLM with its own LoRA, trained on the replay samples of every
-task seen so far to answer with the letter of the expert that should answer (docs/method.md)."""
+"""The router's expert pool and the prompt that lists it (docs/method.md): each expert has a
+letter, and the router answers with the letter of the expert that should answer."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-import torch
-from peft import PeftModel
 from pydantic import BaseModel, field_validator
-from transformers import PreTrainedModel, ProcessorMixin
 
 from components.data.tasks import TaskSpec
-from components.models.config import DEFAULT_TEMPLATE, LETTERS
+from components.models.mrlora.settings import DEFAULT_TEMPLATE, LETTERS
 from components.models.prompts import Sample
 
 SPEC_FILE = "router_spec.json"  # saved beside the router's adapter: its pool and prompt
@@ -95,48 +90,3 @@ def load_spec(folder: Path) -> RouterSpec:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: {folder} is not a router adapter folder")
     return RouterSpec.model_validate_json(path.read_text(encoding="utf-8"))
-
-
-def routing_samples(spec: RouterSpec, replay: Mapping[str, Sequence[Sample]]) -> list[Sample]:
-    """The cumulative replay of every task in the pool, relabelled with its expert's letter."""
-    return [
-        spec.sample(sample.image, sample.question, spec.letter_of(task))
-        for task, samples in replay.items()
-        for sample in samples
-    ]
-
-
-def decode_official(text: str, letters: str, rng: random.Random) -> str:
-    """The official rule: more than one character outside the letter set, or no letter at all,
-    gives a random expert; otherwise the first letter found, checked A, B, C, ... in order."""
-    outside = [c for c in text if c not in letters]
-    present = [letter for letter in letters if letter in text]
-    if len(outside) > 1 or not present:
-        return rng.choice(letters)
-    return present[0]
-
-
-def letter_token_ids(processor: ProcessorMixin, letters: str) -> list[int]:
-    """The token each letter answer starts with; they must be distinct to score letters."""
-    ids = [
-        processor.tokenizer(" " + letter, add_special_tokens=False)["input_ids"][0]
-        for letter in letters
-    ]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"the tokenizer does not give the letters {letters} distinct first tokens")
-    return ids
-
-
-@torch.inference_mode()
-def constrained_letters(
-    model: PreTrainedModel | PeftModel,
-    inputs: Mapping[str, Any],
-    last: torch.Tensor,
-    letter_ids: Sequence[int],
-    letters: str,
-) -> list[str]:
-    """Score the candidate letters after each row's last prompt token (`last`, an index per row)
-    in one forward pass: never an illegal output."""
-    logits = model(**inputs, logits_to_keep=last[:, None]).logits[:, 0]  # only `last` projected
-    best = logits[:, list(letter_ids)].argmax(dim=-1)
-    return [letters[i] for i in best.tolist()]

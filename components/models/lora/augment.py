@@ -2,8 +2,7 @@
 
 The router learns from a 20-shot replay per task. With so few images it can tell the tasks
 apart by their colours (light OCR pages, white VP scenes) instead of by what the question asks,
-and an ability-track test set drawn in other colours then goes to the wrong expert (measured on
-the tiny base: OCR and Math test items all routed elsewhere, 50% router accuracy). Seeing the
+and an ability-track test set drawn in other colours then goes to the wrong expert. Seeing the
 replay in changed colours makes colour a useless cue."""
 
 from __future__ import annotations

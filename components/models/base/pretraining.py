@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 from PIL import Image, ImageDraw
 
-from components.models.config import DEFAULT_TEMPLATE
+from components.models.base.tiny import chat_text
+from components.models.mrlora.settings import DEFAULT_TEMPLATE
 from components.models.prompts import Sample
-from components.models.tiny import chat_text
 
 COLORS = {
     "red": (220, 40, 40),

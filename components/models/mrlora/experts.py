@@ -14,10 +14,10 @@ from transformers import LlavaForConditionalGeneration
 
 from components.data.build import Manifest, TaskEntry, load_split
 from components.evaluation.routed import Evaluation, evaluate_model
-from components.models.adapters import AdapterRun, load_adapters, train_adapter
-from components.models.base import BaseRef, load_base
-from components.models.config import EXPERT_PRESETS, AdapterSettings
+from components.models.base.loading import BaseRef, load_base
 from components.models.generation import generate_answers
+from components.models.lora.adapters import AdapterRun, load_adapters, train_adapter
+from components.models.lora.settings import EXPERT_PRESETS, AdapterSettings
 from components.models.samples import training_samples
 
 

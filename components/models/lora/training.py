@@ -19,8 +19,8 @@ from transformers import (
 )
 from transformers.loss.loss_utils import fixed_cross_entropy
 
-from components.models.augment import photometric
-from components.models.config import TrainSettings
+from components.models.lora.augment import photometric
+from components.models.lora.settings import TrainSettings
 from components.models.prompts import IGNORE_INDEX, Sample, encode_training
 
 # HF Trainer / accelerate keep process-wide state (AcceleratorState): two Trainers in threads of
@@ -28,8 +28,7 @@ from components.models.prompts import IGNORE_INDEX, Sample, encode_training
 # take turns; a process or cluster task runner (Dask, Ray) runs experts truly in parallel.
 # TORCH_ON_ONE_THREAD: on a CPU, keep a process's torch work on one thread. Each thread that
 # runs torch ops gets its own OpenMP team, and once the teams outnumber the cores every step
-# slows (measured on 2 cores: an expert trained at 122-136 samples/s in a second thread, at
-# 172-193 in the thread that had run torch before).
+# slows.
 _ONE_TRAINER_AT_A_TIME = threading.Lock()
 
 
@@ -76,8 +75,8 @@ def answer_token_loss(
 ) -> torch.Tensor:
     """The causal-LM loss of Hugging Face (same reduction), on logits the model computed only
     at the positions that predict a label (the batch's `logits_to_keep` mask): the answer is a
-    few tokens of a long prompt, and projecting every prompt position onto the vocabulary was
-    wasted work (without it the tiny-base experts train 8-14% faster)."""
+    few tokens of a long prompt, and projecting every prompt position onto the vocabulary would be
+    wasted work."""
     next_tokens = labels[:, 1:]
     targets = next_tokens[next_tokens != IGNORE_INDEX]  # the mask's order: row by row
     logits = outputs.logits.float().reshape(-1, outputs.logits.shape[-1])
@@ -129,8 +128,8 @@ def train_model(
         trainer.train()
         history = trainer.state.log_history
         # The Trainer and its accelerator hold the model, optimizer and data in reference
-        # cycles: freed now, not at some later collection (the next expert trained at 114
-        # instead of 102 samples/s when they were, measured before TORCH_ON_ONE_THREAD).
+        # cycles: freed now, not at some later collection, so the next training does not run
+        # beside them.
         trainer.accelerator.free_memory()
         del trainer
         gc.collect()

@@ -1,0 +1,11 @@
+"""Continual-learning methods, one module each, by the name the benchmark knows them by."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.methods.lora_ft import LoraFt, LoraFtReplay
+from components.methods.method import Method
+from components.methods.mr_lora import MrLora
+
+METHODS: dict[str, Method[Any]] = {m.name: m for m in (MrLora(), LoraFt(), LoraFtReplay())}

@@ -1,0 +1,90 @@
+"""The interface of a continual-learning method. A method learns the tasks of a track one step at
+a time, in order: step i learns task i from what the earlier steps left (in the registry, or in
+the previous step's outcome) and is scored on the test split of every task to evaluate, one row
+of the accuracy matrix. A step runs as jobs (`components/jobs/job.py`) through a `Runner`, which
+the flows back with Prefect task runs and tests or notebooks with plain calls, so a method never
+depends on the orchestrator. Adding a method is adding one module here and naming it in
+`components/methods/__init__.py`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import ClassVar, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from components.data.build import Manifest
+from components.jobs.job import Job
+from components.models.base.loading import BaseRef
+from components.settings import Settings
+
+Result = TypeVar("Result")
+
+
+class Runner(Protocol):
+    def run(self, job: Job[Result]) -> Result: ...
+
+    def run_all(self, jobs: Sequence[Job[Result]]) -> list[Result]:
+        """Independent jobs; a runner may run them in parallel."""
+        ...
+
+
+class InProcess:
+    """Jobs run one after another in this process, without an orchestrator."""
+
+    def run(self, job: Job[Result]) -> Result:
+        return job.run()
+
+    def run_all(self, jobs: Sequence[Job[Result]]) -> list[Result]:
+        return [job.run() for job in jobs]
+
+
+class StepContext(BaseModel):
+    """What a step is given: the prepared benchmark, the base, the order of the tasks and which
+    one this step learns, the tasks to score, and the pipeline run its runs nest under."""
+
+    model_config = ConfigDict(frozen=True)
+
+    settings: Settings
+    manifest: Manifest
+    base: BaseRef
+    tasks: list[str]  # in the order they are learned
+    step: int  # 1-based: this step learns tasks[step - 1]
+    evaluate_on: list[str]
+    arriving: bool = True  # False: a retrain of the tasks seen, none new
+    parent_run_id: str | None = None
+
+    @property
+    def task(self) -> str:
+        return self.tasks[self.step - 1]
+
+    @property
+    def seen(self) -> list[str]:
+        return self.tasks[: self.step]
+
+    @property
+    def new_task(self) -> str | None:
+        return self.task if self.arriving else None
+
+
+class StepOutcome(Protocol):
+    def accuracies(self) -> dict[str, float]:
+        """A[step][j]: the accuracy on every task j scored."""
+        ...
+
+
+Outcome = TypeVar("Outcome", bound=StepOutcome)
+
+
+class Method(ABC, Generic[Outcome]):
+    name: ClassVar[str]
+    summary: ClassVar[str]  # one line, for the report
+
+    @abstractmethod
+    def learn(self, runner: Runner, context: StepContext, previous: Outcome | None) -> Outcome:
+        """Learn `context.task` after the steps before it (`previous`: the last one's outcome)."""
+
+    def router_accuracy(self, outcome: Outcome) -> float | None:
+        """The share of items routed to their own task's expert, for a method that routes."""
+        return None

@@ -1,0 +1,93 @@
+"""MR-LoRA (the MLLM-CL paper's method): one LoRA expert per task, trained from the base on that
+task's data alone and never touched again, and a router (the base with its own LoRA, retrained
+on the replay of every task seen) that picks the expert for each input. A step trains the new
+task's expert (the others are found in the registry), retrains the router over the pool,
+evaluates the routed bundle, and gates and promotes it (docs/method.md)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from components.evaluation.routed import Evaluation
+from components.jobs.evaluation import EvaluationJob
+from components.jobs.experts import ExpertJob
+from components.jobs.promotion import Promotion, PromotionJob
+from components.jobs.router import RouterJob
+from components.methods.method import Method, Runner, StepContext
+from components.registry.adapters import AdapterRecord
+from components.timing import stage
+
+
+class LearnedStep(BaseModel):
+    experts: list[AdapterRecord]
+    router: AdapterRecord
+    evaluation: Evaluation
+    promotion: Promotion
+
+    def accuracies(self) -> dict[str, float]:
+        return self.evaluation.accuracies()
+
+
+class MrLora(Method[LearnedStep]):
+    name = "mr-lora"
+    summary = "a LoRA expert per task and an MLLM router that picks one"
+
+    def learn(
+        self, runner: Runner, context: StepContext, previous: LearnedStep | None
+    ) -> LearnedStep:
+        c = context
+        step = f"{c.new_task or 'retrain'} (step {c.step})"
+        with stage(f"{step}: experts"):
+            experts = runner.run_all(
+                [
+                    ExpertJob(
+                        settings=c.settings,
+                        manifest=c.manifest,
+                        parent_run_id=c.parent_run_id,
+                        task=task,
+                        base=c.base,
+                    )
+                    for task in c.seen
+                ]
+            )
+        with stage(f"{step}: router"):
+            router = runner.run(
+                RouterJob(
+                    settings=c.settings,
+                    manifest=c.manifest,
+                    parent_run_id=c.parent_run_id,
+                    experts=experts,
+                    base=c.base,
+                )
+            )
+        with stage(f"{step}: evaluation"):
+            evaluation = runner.run(
+                EvaluationJob(
+                    settings=c.settings,
+                    manifest=c.manifest,
+                    parent_run_id=c.parent_run_id,
+                    router=router,
+                    experts=experts,
+                    evaluate_on=c.evaluate_on,
+                    base=c.base,
+                )
+            )
+        with stage(f"{step}: gates and promotion"):
+            promotion = runner.run(
+                PromotionJob(
+                    settings=c.settings,
+                    manifest=c.manifest,
+                    parent_run_id=c.parent_run_id,
+                    new_task=c.new_task,
+                    evaluation=evaluation,
+                    router=router,
+                    experts=experts,
+                    base=c.base,
+                )
+            )
+        return LearnedStep(
+            experts=experts, router=router, evaluation=evaluation, promotion=promotion
+        )
+
+    def router_accuracy(self, outcome: LearnedStep) -> float | None:
+        return outcome.evaluation.router_accuracy

@@ -1,0 +1,58 @@
+"""Adapter and training hyper-parameters as plain data (no torch import), and their presets
+(presets.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel
+
+
+class TrainSettings(BaseModel, frozen=True):
+    epochs: float = 3.0
+    learning_rate: float = 2e-5
+    batch_size: int = 16
+    gradient_accumulation: int = 1
+    scheduler: str = "cosine"
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    seed: int = 0
+    bf16: bool = False
+    gradient_checkpointing: bool = False  # trades compute for memory on large bases
+    # The learning rate of the modules an adapter trains in full (projector, vocabulary copies)
+    # relative to the LoRA's: a high rate that suits the LoRA can wreck them.
+    full_modules_lr_ratio: float = 1.0
+    # The share of training images seen recoloured each epoch (components/models/lora/augment.py).
+    augment_images: float = 0.0
+
+
+PresetName = Literal["official", "cpu"]
+
+
+class AdapterSettings(BaseModel, frozen=True):
+    rank: int
+    alpha: int
+    dropout: float = 0.05
+    vision: bool = False  # also adapt the vision tower (the ability track does)
+    # Also train the token embeddings and output head (own copies per adapter). A real LLM
+    # already speaks the answer vocabulary; the tiny base has not seen it, so the CPU presets
+    # train these too. The official presets leave them frozen, as the paper does.
+    train_vocabulary: bool = False
+    train: TrainSettings
+
+
+PRESETS_FILE = Path(__file__).with_name("presets.yaml")
+
+
+def _load_presets() -> tuple[dict[str, AdapterSettings], dict[str, AdapterSettings]]:
+    data = yaml.safe_load(PRESETS_FILE.read_text(encoding="utf-8"))
+    presets = [
+        {name: AdapterSettings.model_validate(value) for name, value in data[kind].items()}
+        for kind in ("experts", "routers")
+    ]
+    return presets[0], presets[1]
+
+
+EXPERT_PRESETS, ROUTER_PRESETS = _load_presets()

@@ -1,0 +1,19 @@
+"""The router's prompt and decoding as plain data (no torch import)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Decoding = Literal["constrained", "official"]
+
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+# {experts} lists the pool, {image} is where the image goes, {question} is the user's question.
+# Everything before {image} is the same for every input, so it is computed once and cached.
+DEFAULT_TEMPLATE = (
+    "You are a router. Several experts can answer questions about an image; pick the one "
+    "whose specialty fits it best.\nExperts:\n{experts}\n{image}Question: {question}\n"
+    "Reply with the expert's letter only. Do not answer the question."
+)

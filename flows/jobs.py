@@ -1,0 +1,61 @@
+"""What every flow builds on: jobs run as Prefect task runs (each named after its job), the base
+MLLM (the configured Hugging Face LLaVA, or the tiny CPU base built once per config and
+registered), and the prepared benchmark the jobs are given."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar, cast
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from components.data.build import Manifest, prepared_manifest
+from components.jobs.base_model import BaseJob
+from components.jobs.job import Job
+from components.models.base.loading import BaseRef
+from components.settings import get_settings
+
+Result = TypeVar("Result")
+
+
+@task(name="job", task_run_name="{job.title}", cache_policy=NO_CACHE)
+def _job(job: Job[Any]) -> Any:
+    return job.run()
+
+
+class PrefectRunner:
+    """Each job a Prefect task run: what its key holds in the registry, else its work (the job
+    decides; Prefect keeps no cache of its own)."""
+
+    def run(self, job: Job[Result]) -> Result:
+        return cast(Result, _job(job))
+
+    def run_all(self, jobs: Sequence[Job[Result]]) -> list[Result]:
+        """A process or cluster task runner gets them all at once and runs them in parallel;
+        under Prefect's default thread runner they run one after the other on the flow's own
+        thread (threads of one process take turns anyway, and slow each other down: see
+        TORCH_ON_ONE_THREAD in components/models/lora/training.py)."""
+        context = FlowRunContext.get()
+        if context is None or isinstance(context.task_runner, ThreadPoolTaskRunner):
+            return [self.run(job) for job in jobs]
+        futures = [_job.submit(job) for job in jobs]
+        return [cast(Result, future.result()) for future in futures]
+
+
+RUNNER = PrefectRunner()
+
+
+def ensure_base() -> BaseRef:
+    return RUNNER.run(BaseJob(settings=get_settings()))
+
+
+@flow(name="build-base")
+def build_base() -> BaseRef:
+    return ensure_base()
+
+
+def prepared(benchmark: str) -> Manifest:
+    return prepared_manifest(get_settings().data_dir, benchmark)
