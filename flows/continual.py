@@ -14,26 +14,23 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
 from prefect import flow, get_run_logger
 
-from components.data.build import Manifest
 from components.data.tasks import Track
-from components.evaluation.report import BenchmarkResults, MethodResult, method_result
+from components.evaluation.report import BenchmarkResults, method_result
 from components.jobs.promotion import Promotion
 from components.jobs.reference_rows import ZeroShotJob, oracle_accuracies
 from components.jobs.report import publish_report
 from components.locking import benchmark_lock
 from components.methods import METHODS
-from components.methods.method import Method, StepContext
+from components.methods.method import StepContext, learn_in_order
 from components.methods.mr_lora import LearnedStep, MrLora
-from components.models.base.loading import BaseRef
 from components.registry.models import pipeline_run
 from components.registry.tracking import benchmark_experiment
 from components.settings import get_settings
 from components.timing import stage
-from flows.jobs import RUNNER, ensure_base, prepared
+from flows.jobs import RUNNER, benchmark_scope, prepared
 from flows.prepare import prepare_data
 
 
@@ -48,35 +45,13 @@ def learn_task(
     """MR-LoRA's step: experts for the seen tasks (only new or changed ones train), the router
     over them, evaluation, gates and promotion."""
     context = StepContext(
-        settings=get_settings(),
-        manifest=prepared(benchmark),
-        base=ensure_base(),
+        scope=benchmark_scope(benchmark, parent_run_id),
         tasks=seen,
         step=len(seen),
         evaluate_on=evaluate_on,
-        arriving=new_task is not None,
-        parent_run_id=parent_run_id,
+        new_task=new_task,
     )
     return MrLora().learn(RUNNER, context, None)
-
-
-def through_the_tasks(
-    method: Method[Any], manifest: Manifest, tasks: list[str], base: BaseRef, run_id: str
-) -> MethodResult:
-    """A method's steps through the tasks in order, each scored on every task."""
-    outcomes: list[Any] = []
-    for step in range(1, len(tasks) + 1):
-        context = StepContext(
-            settings=get_settings(),
-            manifest=manifest,
-            base=base,
-            tasks=tasks,
-            step=step,
-            evaluate_on=tasks,
-            parent_run_id=run_id,
-        )
-        outcomes.append(method.learn(RUNNER, context, outcomes[-1] if outcomes else None))
-    return method_result(tasks, [o.accuracies() for o in outcomes])
 
 
 def _exclusive(benchmark: str, what: str) -> AbstractContextManager[None]:
@@ -129,9 +104,8 @@ def run_benchmark(
     ):
         with stage("prepare and base", timings):
             prepare_data(Path(source or settings.sources_dir / track), track, track, tasks)
-            manifest = prepared(track)
-            tasks = tasks or manifest.names
-            base = ensure_base()
+            scope = benchmark_scope(track, run)
+            tasks = tasks or scope.manifest.names
         steps = []  # MR-LoRA: each step a task arrival, with gates and promotion
         for i, name in enumerate(tasks, start=1):
             with stage(f"mr-lora: {name} arrives", timings):
@@ -146,13 +120,10 @@ def run_benchmark(
         for name in methods:
             if name != MrLora.name:
                 with stage(name, timings):
-                    results[name] = through_the_tasks(METHODS[name], manifest, tasks, base, run)
+                    outcomes = learn_in_order(METHODS[name], RUNNER, scope, tasks)
+                    results[name] = method_result(tasks, [o.accuracies() for o in outcomes])
         with stage("zero-shot", timings):
-            zero = RUNNER.run(
-                ZeroShotJob(
-                    settings=settings, manifest=manifest, parent_run_id=run, tasks=tasks, base=base
-                )
-            )
+            zero = RUNNER.run(ZeroShotJob(scope=scope, tasks=tasks))
         report = BenchmarkResults(
             benchmark=track,
             tasks=tasks,

@@ -14,7 +14,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from components.data.build import Manifest, prepared_manifest
 from components.jobs.base_model import BaseJob
-from components.jobs.job import Job
+from components.jobs.job import BenchmarkScope, Job, Scope
 from components.models.base.loading import BaseRef
 from components.settings import get_settings
 
@@ -49,7 +49,7 @@ RUNNER = PrefectRunner()
 
 
 def ensure_base() -> BaseRef:
-    return RUNNER.run(BaseJob(settings=get_settings()))
+    return RUNNER.run(BaseJob(scope=Scope(settings=get_settings())))
 
 
 @flow(name="build-base")
@@ -59,3 +59,13 @@ def build_base() -> BaseRef:
 
 def prepared(benchmark: str) -> Manifest:
     return prepared_manifest(get_settings().data_dir, benchmark)
+
+
+def benchmark_scope(benchmark: str, parent_run_id: str | None) -> BenchmarkScope:
+    """Where the jobs on a prepared benchmark work: its manifest, read once, and the base."""
+    return BenchmarkScope(
+        settings=get_settings(),
+        manifest=prepared(benchmark),
+        base=ensure_base(),
+        parent_run_id=parent_run_id,
+    )

@@ -9,23 +9,13 @@ from prefect import flow
 
 from components.jobs.experts import ExpertJob
 from components.registry.adapters import AdapterRecord
-from components.settings import get_settings
-from flows.jobs import RUNNER, ensure_base, prepared
+from flows.jobs import RUNNER, benchmark_scope
 
 
 @flow(name="train-experts")
 def train_experts(
     benchmark: str, tasks: list[str] | None = None, parent_run_id: str | None = None
 ) -> list[AdapterRecord]:
-    manifest, base = prepared(benchmark), ensure_base()
-    jobs = [
-        ExpertJob(
-            settings=get_settings(),
-            manifest=manifest,
-            parent_run_id=parent_run_id,
-            task=name,
-            base=base,
-        )
-        for name in tasks or manifest.names
-    ]
-    return RUNNER.run_all(jobs)
+    scope = benchmark_scope(benchmark, parent_run_id)
+    names = tasks or scope.manifest.names
+    return RUNNER.run_all([ExpertJob(scope=scope, task=name) for name in names])

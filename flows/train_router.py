@@ -12,8 +12,7 @@ from components.evaluation.routed import Evaluation
 from components.jobs.evaluation import EvaluationJob
 from components.jobs.router import RouterJob
 from components.registry.adapters import AdapterRecord
-from components.settings import get_settings
-from flows.jobs import RUNNER, ensure_base, prepared
+from flows.jobs import RUNNER, benchmark_scope
 from flows.train_expert import train_experts
 
 
@@ -27,27 +26,11 @@ class RoutedPool(BaseModel):
 def train_router(
     benchmark: str, tasks: list[str] | None = None, parent_run_id: str | None = None
 ) -> RoutedPool:
-    settings, manifest, base = get_settings(), prepared(benchmark), ensure_base()
-    names = tasks or manifest.names
+    scope = benchmark_scope(benchmark, parent_run_id)
+    names = tasks or scope.manifest.names
     experts = train_experts(benchmark, names, parent_run_id)
-    router = RUNNER.run(
-        RouterJob(
-            settings=settings,
-            manifest=manifest,
-            parent_run_id=parent_run_id,
-            experts=experts,
-            base=base,
-        )
-    )
+    router = RUNNER.run(RouterJob(scope=scope, experts=experts))
     evaluation = RUNNER.run(
-        EvaluationJob(
-            settings=settings,
-            manifest=manifest,
-            parent_run_id=parent_run_id,
-            router=router,
-            experts=experts,
-            evaluate_on=names,
-            base=base,
-        )
+        EvaluationJob(scope=scope, router=router, experts=experts, evaluate_on=names)
     )
     return RoutedPool(experts=experts, router=router, evaluation=evaluation)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ValidationError
 
 from components.data.build import prepared_manifest
 from components.jobs.experts import ExpertJob
-from components.jobs.job import Job
+from components.jobs.job import BenchmarkScope, Job, Scope
 from components.jobs.promotion import bundle_key
 from components.jobs.reference_rows import ZeroShotJob
 from components.methods.lora_ft import BaselineStep, LoraFtStepJob
@@ -21,28 +21,32 @@ BASE = BaseRef(name_or_path="base", digest="b1")
 
 
 @pytest.fixture
-def micro(micro_home):
+def scope(micro_home) -> BenchmarkScope:
     settings = Settings(home=micro_home)
-    return settings, prepared_manifest(settings.data_dir, "micro")
+    manifest = prepared_manifest(settings.data_dir, "micro")
+    return BenchmarkScope(settings=settings, manifest=manifest, base=BASE)
 
 
-def test_an_expert_job_is_a_frozen_value_keyed_by_what_its_expert_depends_on(micro):
-    settings, manifest = micro
-    job = ExpertJob(settings=settings, manifest=manifest, task="RS", base=BASE)
+def within(job, **changes):
+    """The job with its scope changed."""
+    return job.model_copy(update={"scope": job.scope.model_copy(update=changes)})
+
+
+def test_an_expert_job_is_a_frozen_value_keyed_by_what_its_expert_depends_on(scope):
+    manifest = scope.manifest
+    job = ExpertJob(scope=scope, task="RS")
     assert job.title == "expert-RS" and job.benchmark == "micro"
-    assert job.key() == ExpertJob(settings=settings, manifest=manifest, task="RS", base=BASE).key()
+    assert job.key() == ExpertJob(scope=scope, task="RS").key()
     with pytest.raises(ValidationError):
         job.task = "Fin"  # type: ignore[misc]
 
-    other_base = job.model_copy(update={"base": BaseRef(name_or_path="base", digest="b2")})
-    official = job.model_copy(
-        update={"settings": Settings(home=settings.home, expert_preset="official")}
-    )
+    other_base = within(job, base=BaseRef(name_or_path="base", digest="b2"))
+    official = within(job, settings=Settings(home=scope.settings.home, expert_preset="official"))
     entry = manifest.task("RS").model_copy(update={"content_hash": "changed"})
     changed = manifest.model_copy(
         update={"tasks": [entry if t.spec.name == "RS" else t for t in manifest.tasks]}
     )
-    new_data = job.model_copy(update={"manifest": changed})
+    new_data = within(job, manifest=changed)
     keys = {job.key(), other_base.key(), official.key(), new_data.key()}
     assert len(keys) == 4
     # another task's data does not concern this expert
@@ -50,28 +54,19 @@ def test_an_expert_job_is_a_frozen_value_keyed_by_what_its_expert_depends_on(mic
     others = manifest.model_copy(
         update={"tasks": [fin if t.spec.name == "Fin" else t for t in manifest.tasks]}
     )
-    assert job.model_copy(update={"manifest": others}).key() == job.key()
+    assert within(job, manifest=others).key() == job.key()
 
 
-def test_an_unprepared_task_is_named(micro):
-    settings, manifest = micro
-    job = ExpertJob(settings=settings, manifest=manifest, task="Music", base=BASE)
+def test_an_unprepared_task_is_named(scope):
+    job = ExpertJob(scope=scope, task="Music")
     with pytest.raises(ValueError, match="task 'Music' is not prepared in benchmark 'micro'"):
         job.key()
 
 
-def test_baseline_keys_chain_through_the_steps_and_follow_the_test_data(micro, tmp_path):
-    settings, manifest = micro
+def test_baseline_keys_chain_through_the_steps_and_follow_the_test_data(scope, tmp_path):
+    manifest = scope.manifest
     tasks = manifest.names
-    first = LoraFtStepJob(
-        settings=settings,
-        manifest=manifest,
-        tasks=tasks,
-        step=1,
-        base=BASE,
-        replay=False,
-        previous=None,
-    )
+    first = LoraFtStepJob(scope=scope, tasks=tasks, step=1, replay=False, previous=None)
     done = BaselineStep(key=first.key(), folder=tmp_path, row={})
     second = first.model_copy(update={"step": 2, "previous": done})
     assert second.title == "lora-ft-step-2" and second.task == tasks[1]
@@ -80,13 +75,13 @@ def test_baseline_keys_chain_through_the_steps_and_follow_the_test_data(micro, t
     other_chain = second.model_copy(update={"previous": done.model_copy(update={"key": "x"})})
     assert len({first.key(), second.key(), replayed.key(), other_chain.key()}) == 4
 
-    zero = ZeroShotJob(settings=settings, manifest=manifest, tasks=tasks, base=BASE)
+    zero = ZeroShotJob(scope=scope, tasks=tasks)
     entry = manifest.task(tasks[-1])
     files = {**entry.files, "test.parquet": "changed"}
     changed = manifest.model_copy(
         update={"tasks": [*manifest.tasks[:-1], entry.model_copy(update={"files": files})]}
     )
-    assert zero.model_copy(update={"manifest": changed}).key() != zero.key()
+    assert within(zero, manifest=changed).key() != zero.key()
 
 
 def test_a_bundle_key_holds_its_parts_in_any_order(tmp_path):
@@ -141,12 +136,12 @@ class CountingJob(Job[Count]):
 
 def test_a_finished_job_is_found_by_its_key_and_a_failed_one_is_done_again(settings):
     WORKED.clear()
-    job = CountingJob(settings=settings, name="a")
+    job = CountingJob(scope=Scope(settings=settings), name="a")
     assert job.run() == Count(value=1)
     assert job.run() == Count(value=1) and WORKED == ["a"]  # found, not done again
-    assert CountingJob(settings=settings, name="b").run() == Count(value=2)
+    assert CountingJob(scope=Scope(settings=settings), name="b").run() == Count(value=2)
 
-    dying = CountingJob(settings=settings, name="c", fail=True)
+    dying = CountingJob(scope=Scope(settings=settings), name="c", fail=True)
     with pytest.raises(RuntimeError, match="the job died"):
         dying.run()
     assert dying.model_copy(update={"fail": False}).run() == Count(value=4)

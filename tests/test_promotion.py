@@ -19,67 +19,83 @@ from components.registry.promotion import (
     reject,
 )
 from components.registry.tracking import configure_tracking
+from components.settings import get_settings
+from tests.conftest import project_home
 
-NAME = "mllmcl-test-bundle"
 PASS = GateResult(name="router", value=99.0, threshold=90, passed=True, detail="")
 FAIL = GateResult(name="bwt", value=-9.0, threshold=-5, passed=False, detail="")
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One MLflow store for the module (made once: a store's tables take seconds to create)."""
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        project_home(tmp_path_factory.mktemp("registry"), patch),
+    ):
+        configure_tracking(get_settings())
+        yield tmp_path_factory.mktemp("model")
+
+
 @pytest.fixture
-def registry(settings, tmp_path):
-    configure_tracking(settings)
+def registry(store, request):
+    """A registered model of this test's own, and a way to register versions of it."""
+    name = f"mllmcl-{request.node.name.replace('_', '-')}"
     client = MlflowClient()
-    client.create_registered_model(NAME)
+    client.create_registered_model(name)
 
     def register(gates: list[GateResult]) -> str:
         passed = str(all(g.passed for g in gates)).lower()
-        version = client.create_model_version(NAME, str(tmp_path), tags={GATES_PASSED_TAG: passed})
+        version = client.create_model_version(name, str(store), tags={GATES_PASSED_TAG: passed})
         return str(version.version)
 
-    return register
+    return name, register
 
 
 def test_versions_that_pass_are_promoted_and_the_old_champion_is_kept(registry):
-    first = registry([PASS])
-    assert decide(NAME, first, [PASS], require_review=False) == "promoted"
-    second = registry([PASS])
-    assert decide(NAME, second, [PASS], require_review=False) == "promoted"
-    assert aliases_by_version(NAME) == {"2": ["champion"], "1": ["previous-champion"]}
-    assert [str(v.version) for v in candidates(NAME)] == ["2", "1"]
-    assert history(registered_version(NAME, "2"))[0].startswith("promoted by the gates at ")
+    name, register = registry
+    first = register([PASS])
+    assert decide(name, first, [PASS], require_review=False) == "promoted"
+    second = register([PASS])
+    assert decide(name, second, [PASS], require_review=False) == "promoted"
+    assert aliases_by_version(name) == {"2": ["champion"], "1": ["previous-champion"]}
+    assert [str(v.version) for v in candidates(name)] == ["2", "1"]
+    assert history(registered_version(name, "2"))[0].startswith("promoted by the gates at ")
 
 
 def test_a_failed_gate_or_a_required_review_leaves_a_challenger(registry):
-    champion = registry([PASS])
-    decide(NAME, champion, [PASS], require_review=False)
-    failed = registry([PASS, FAIL])
-    assert decide(NAME, failed, [PASS, FAIL], require_review=False) == "challenger"
-    assert "gates failed: bwt" in history(registered_version(NAME, failed))[0]
-    reviewed = registry([PASS])
-    assert decide(NAME, reviewed, [PASS], require_review=True) == "challenger"
-    assert aliases_by_version(NAME) == {champion: ["champion"], reviewed: ["challenger"]}
+    name, register = registry
+    champion = register([PASS])
+    decide(name, champion, [PASS], require_review=False)
+    failed = register([PASS, FAIL])
+    assert decide(name, failed, [PASS, FAIL], require_review=False) == "challenger"
+    assert "gates failed: bwt" in history(registered_version(name, failed))[0]
+    reviewed = register([PASS])
+    assert decide(name, reviewed, [PASS], require_review=True) == "challenger"
+    assert aliases_by_version(name) == {champion: ["champion"], reviewed: ["challenger"]}
 
 
 def test_people_approve_and_reject_with_reasons_on_record(registry):
-    champion = registry([PASS])
-    decide(NAME, champion, [PASS], require_review=False)
-    failed = registry([FAIL])
-    decide(NAME, failed, [FAIL], require_review=False)
+    name, register = registry
+    champion = register([PASS])
+    decide(name, champion, [PASS], require_review=False)
+    failed = register([FAIL])
+    decide(name, failed, [FAIL], require_review=False)
 
     with pytest.raises(ValueError, match=r"failed its gates.*--force"):
-        approve(NAME, failed, "ana")
+        approve(name, failed, "ana")
     with pytest.raises(ValueError, match="is the champion"):
-        reject(NAME, champion, "ana", "no")
+        reject(name, champion, "ana", "no")
     with pytest.raises(ValueError, match="v9"):
-        approve(NAME, "9", "ana")
+        approve(name, "9", "ana")
 
-    approve(NAME, failed, "ana", "checked by hand", force=True)
-    assert aliases_by_version(NAME) == {failed: ["champion"], champion: ["previous-champion"]}
-    version = registered_version(NAME, failed)
+    approve(name, failed, "ana", "checked by hand", force=True)
+    assert aliases_by_version(name) == {failed: ["champion"], champion: ["previous-champion"]}
+    version = registered_version(name, failed)
     assert version.tags[VERDICT_TAG] == "approved" and version.tags[GATES_PASSED_TAG] == "false"
     assert "forced over: it failed its gates; checked by hand" in history(version)[-1]
 
-    reject(NAME, champion, "bo", "stale")
-    assert registered_version(NAME, champion).tags[VERDICT_TAG] == "rejected"
+    reject(name, champion, "bo", "stale")
+    assert registered_version(name, champion).tags[VERDICT_TAG] == "rejected"
     with pytest.raises(ValueError, match="was rejected"):
-        approve(NAME, champion, "ana")
+        approve(name, champion, "ana")

@@ -55,7 +55,7 @@ class BaseJob(Job[BaseRef]):
 
     def build_and_register(self) -> BaseRef:
         """Build (unless built) and register the tiny base, in a run of its own."""
-        tracker = Tracker(self.settings, self.experiment, self.parent_run_id)
+        tracker = Tracker(self.settings, self.experiment, self.scope.parent_run_id)
         with tracker.run(self.title, "base", self.key()):
             build = ensure_tiny_base(
                 self.settings.models_dir, self.settings.tiny, callbacks=[tracker.loss_callback()]

@@ -9,7 +9,6 @@ import json
 
 from components.evaluation.routed import Evaluation, evaluate_bundle
 from components.jobs.job import BenchmarkJob
-from components.models.base.loading import BaseRef
 from components.models.mrlora.replay import seen_spec
 from components.models.mrlora.two_stage import TwoStage
 from components.registry.adapters import AdapterRecord
@@ -22,7 +21,6 @@ class EvaluationJob(BenchmarkJob[Evaluation]):
     router: AdapterRecord
     experts: list[AdapterRecord]  # the seen tasks', in arrival order
     evaluate_on: list[str]
-    base: BaseRef
 
     @property
     def step(self) -> int:

@@ -9,7 +9,6 @@ from pathlib import Path
 from components.data.build import TaskEntry
 from components.data.versioning import data_version
 from components.jobs.job import BenchmarkJob
-from components.models.base.loading import BaseRef
 from components.models.lora.adapters import adapter_folder
 from components.models.lora.settings import AdapterSettings
 from components.models.mrlora.experts import (
@@ -27,7 +26,6 @@ ORACLE_METRIC = "test_accuracy"
 
 class ExpertJob(BenchmarkJob[AdapterRecord]):
     task: str
-    base: BaseRef
 
     @property
     def title(self) -> str:

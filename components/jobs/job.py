@@ -1,8 +1,9 @@
-"""The job base. A job is a frozen value holding everything its work depends on (the settings, the
-prepared benchmark, the records of the jobs before it), so a flow builds it once and runs it
-anywhere. `key()` names that work; `run()` returns what the registry or the tracking store
-already holds under the key, and does the work only when they hold nothing: a rerun after a
-crash continues from the last job that finished, and nothing trains or registers twice."""
+"""The job base. A job is a frozen value holding everything its work depends on (its scope: the
+settings, the prepared benchmark and the base; and the records of the jobs before it), so a flow
+builds it once and runs it anywhere. `key()` names that work; `run()` returns what the registry
+or the tracking store already holds under the key, and does the work only when they hold
+nothing: a rerun after a crash continues from the last job that finished, and nothing trains or
+registers twice."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from components.data.build import Manifest
+from components.models.base.loading import BaseRef
 from components.registry.tracker import Tracker
 from components.registry.tracking import benchmark_experiment
 from components.settings import Settings
@@ -19,11 +21,30 @@ from components.settings import Settings
 Result = TypeVar("Result")
 
 
-class Job(BaseModel, Generic[Result]):
+class Scope(BaseModel):
+    """Where a job works: the settings, and the pipeline run its runs nest under."""
+
     model_config = ConfigDict(frozen=True)
 
     settings: Settings
-    parent_run_id: str | None = None  # the pipeline run its runs nest under
+    parent_run_id: str | None = None
+
+
+class BenchmarkScope(Scope):
+    """Where a job on a prepared benchmark works: also the benchmark and the base."""
+
+    manifest: Manifest
+    base: BaseRef
+
+
+class Job(BaseModel, Generic[Result]):
+    model_config = ConfigDict(frozen=True)
+
+    scope: Scope
+
+    @property
+    def settings(self) -> Settings:
+        return self.scope.settings
 
     @property
     @abstractmethod
@@ -47,7 +68,7 @@ class Job(BaseModel, Generic[Result]):
         """Do the work, keeping its result under `key()`."""
 
     def run(self) -> Result:
-        tracker = Tracker(self.settings, self.experiment, self.parent_run_id)
+        tracker = Tracker(self.settings, self.experiment, self.scope.parent_run_id)
         found = self.find(tracker)
         return found if found is not None else self.work(tracker)
 
@@ -55,7 +76,15 @@ class Job(BaseModel, Generic[Result]):
 class BenchmarkJob(Job[Result]):
     """A job on a prepared benchmark; its runs go to the benchmark's experiment."""
 
-    manifest: Manifest
+    scope: BenchmarkScope
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.scope.manifest
+
+    @property
+    def base(self) -> BaseRef:
+        return self.scope.base
 
     @property
     def benchmark(self) -> str:

@@ -12,7 +12,7 @@ from components.data.versioning import data_version
 from components.evaluation.routed import Evaluation
 from components.jobs.job import BenchmarkJob
 from components.jobs.router import expert_pool
-from components.models.base.loading import TINY, BaseRef
+from components.models.base.loading import TINY
 from components.models.mrlora.experts import evaluate_adapter
 from components.models.mrlora.replay import seen_spec
 from components.registry.adapters import KEY_TAG, AdapterRecord
@@ -80,7 +80,6 @@ class PromotionJob(BenchmarkJob[Promotion]):
     evaluation: Evaluation
     router: AdapterRecord
     experts: list[AdapterRecord]  # the seen tasks', in arrival order
-    base: BaseRef
 
     @property
     def title(self) -> str:

@@ -8,7 +8,6 @@ import hashlib
 from components.evaluation.routed import Evaluation
 from components.jobs.experts import ORACLE_METRIC
 from components.jobs.job import BenchmarkJob
-from components.models.base.loading import BaseRef
 from components.models.mrlora.experts import evaluate_adapter
 from components.registry.adapters import AdapterRecord
 from components.registry.evaluations import log_evaluation
@@ -22,7 +21,6 @@ class ZeroShotJob(BenchmarkJob[Evaluation]):
     """The base alone on every task's test split."""
 
     tasks: list[str]
-    base: BaseRef
 
     @property
     def title(self) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.jobs.job import BenchmarkJob
-from components.models.base.loading import BaseRef
 from components.models.lora.adapters import adapter_folder, train_adapter
 from components.models.lora.settings import ROUTER_PRESETS, AdapterSettings
 from components.models.mrlora.experts import config_digest
@@ -26,7 +25,6 @@ def expert_pool(experts: list[AdapterRecord]) -> str:
 
 class RouterJob(BenchmarkJob[AdapterRecord]):
     experts: list[AdapterRecord]  # the pool, in arrival order
-    base: BaseRef
 
     @property
     def title(self) -> str:

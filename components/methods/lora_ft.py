@@ -82,7 +82,6 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
 
     tasks: list[str]
     step: int
-    base: BaseRef
     replay: bool
     previous: BaselineStep | None
 
@@ -171,12 +170,9 @@ class LoraFt(Method[BaselineStep]):
         self, runner: Runner, context: StepContext, previous: BaselineStep | None
     ) -> BaselineStep:
         job = LoraFtStepJob(
-            settings=context.settings,
-            manifest=context.manifest,
-            parent_run_id=context.parent_run_id,
+            scope=context.scope,
             tasks=context.tasks,
             step=context.step,
-            base=context.base,
             replay=self.replay,
             previous=previous,
         )

@@ -14,10 +14,7 @@ from typing import ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from components.data.build import Manifest
-from components.jobs.job import Job
-from components.models.base.loading import BaseRef
-from components.settings import Settings
+from components.jobs.job import BenchmarkScope, Job
 
 Result = TypeVar("Result")
 
@@ -41,19 +38,16 @@ class InProcess:
 
 
 class StepContext(BaseModel):
-    """What a step is given: the prepared benchmark, the base, the order of the tasks and which
-    one this step learns, the tasks to score, and the pipeline run its runs nest under."""
+    """What a step is given: where its jobs work (the prepared benchmark, the base, the pipeline
+    run), the order of the tasks and which one this step learns, and the tasks to score."""
 
     model_config = ConfigDict(frozen=True)
 
-    settings: Settings
-    manifest: Manifest
-    base: BaseRef
+    scope: BenchmarkScope
     tasks: list[str]  # in the order they are learned
     step: int  # 1-based: this step learns tasks[step - 1]
     evaluate_on: list[str]
-    arriving: bool = True  # False: a retrain of the tasks seen, none new
-    parent_run_id: str | None = None
+    new_task: str | None  # the task that arrives (the gates judge it); None for a retrain
 
     @property
     def task(self) -> str:
@@ -62,10 +56,6 @@ class StepContext(BaseModel):
     @property
     def seen(self) -> list[str]:
         return self.tasks[: self.step]
-
-    @property
-    def new_task(self) -> str | None:
-        return self.task if self.arriving else None
 
 
 class StepOutcome(Protocol):
@@ -88,3 +78,16 @@ class Method(ABC, Generic[Outcome]):
     def router_accuracy(self, outcome: Outcome) -> float | None:
         """The share of items routed to their own task's expert, for a method that routes."""
         return None
+
+
+def learn_in_order(
+    method: Method[Outcome], runner: Runner, scope: BenchmarkScope, tasks: list[str]
+) -> list[Outcome]:
+    """The method's steps through the tasks in order, each scored on every task."""
+    outcomes: list[Outcome] = []
+    for step in range(1, len(tasks) + 1):
+        context = StepContext(
+            scope=scope, tasks=tasks, step=step, evaluate_on=tasks, new_task=tasks[step - 1]
+        )
+        outcomes.append(method.learn(runner, context, outcomes[-1] if outcomes else None))
+    return outcomes

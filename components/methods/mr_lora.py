@@ -38,51 +38,23 @@ class MrLora(Method[LearnedStep]):
         c = context
         step = f"{c.new_task or 'retrain'} (step {c.step})"
         with stage(f"{step}: experts"):
-            experts = runner.run_all(
-                [
-                    ExpertJob(
-                        settings=c.settings,
-                        manifest=c.manifest,
-                        parent_run_id=c.parent_run_id,
-                        task=task,
-                        base=c.base,
-                    )
-                    for task in c.seen
-                ]
-            )
+            experts = runner.run_all([ExpertJob(scope=c.scope, task=task) for task in c.seen])
         with stage(f"{step}: router"):
-            router = runner.run(
-                RouterJob(
-                    settings=c.settings,
-                    manifest=c.manifest,
-                    parent_run_id=c.parent_run_id,
-                    experts=experts,
-                    base=c.base,
-                )
-            )
+            router = runner.run(RouterJob(scope=c.scope, experts=experts))
         with stage(f"{step}: evaluation"):
             evaluation = runner.run(
                 EvaluationJob(
-                    settings=c.settings,
-                    manifest=c.manifest,
-                    parent_run_id=c.parent_run_id,
-                    router=router,
-                    experts=experts,
-                    evaluate_on=c.evaluate_on,
-                    base=c.base,
+                    scope=c.scope, router=router, experts=experts, evaluate_on=c.evaluate_on
                 )
             )
         with stage(f"{step}: gates and promotion"):
             promotion = runner.run(
                 PromotionJob(
-                    settings=c.settings,
-                    manifest=c.manifest,
-                    parent_run_id=c.parent_run_id,
+                    scope=c.scope,
                     new_task=c.new_task,
                     evaluation=evaluation,
                     router=router,
                     experts=experts,
-                    base=c.base,
                 )
             )
         return LearnedStep(
