@@ -112,11 +112,11 @@ def two_experts_and_router(tiny_base, micro_home, tmp_path_factory):
     from components.models.mrlora.replay import routing_samples
     from components.models.mrlora.spec import router_spec
     from components.models.samples import training_samples
-    from tests.helpers import train_micro_expert
+    from tests.helpers import ONE_EPOCH_EXPERT, train_micro_expert
 
     root = tmp_path_factory.mktemp("adapters")
     experts = {
-        task: train_micro_expert(micro_home, task, tiny_base, root / task).folder
+        task: train_micro_expert(micro_home, task, tiny_base, root / task, ONE_EPOCH_EXPERT).folder
         for task in ("RS", "Fin")
     }
     manifest = read_manifest(micro_home / "data" / "micro")

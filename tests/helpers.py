@@ -80,14 +80,15 @@ def stop(process) -> None:
             process.wait()
 
 
-def _fast_expert():
+def _fast_expert(epochs: float):
     from components.models.lora.settings import EXPERT_PRESETS, TrainSettings
 
-    train = TrainSettings(epochs=6, learning_rate=3e-3, batch_size=8, warmup_ratio=0.05)
+    train = TrainSettings(epochs=epochs, learning_rate=3e-3, batch_size=8, warmup_ratio=0.05)
     return EXPERT_PRESETS["cpu"].model_copy(update={"train": train})
 
 
-FAST_EXPERT = _fast_expert()
+FAST_EXPERT = _fast_expert(epochs=6)
+ONE_EPOCH_EXPERT = _fast_expert(epochs=1)  # where a test needs a trained adapter, not a good one
 
 
 def train_micro_expert(micro_home: Path, task: str, base, out: Path, settings=FAST_EXPERT):

@@ -5,6 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration  # whole scripts, each in a process of its own
+
 REPO = Path(__file__).resolve().parents[1]
 
 

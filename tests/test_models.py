@@ -28,7 +28,7 @@ from components.models.prompts import (
     split_at_image,
 )
 from components.models.samples import evaluation_samples, training_samples
-from tests.helpers import FAST_EXPERT, train_micro_expert
+from tests.helpers import FAST_EXPERT, ONE_EPOCH_EXPERT, train_micro_expert
 
 
 def _folder_hash(folder: Path) -> str:
@@ -161,9 +161,7 @@ def test_fully_trained_modules_get_their_own_learning_rate(tiny_base):
 
 
 def test_an_expert_trains_the_same_whatever_ran_before(tiny_base, micro_home, tmp_path):
-    settings = FAST_EXPERT.model_copy(
-        update={"train": FAST_EXPERT.train.model_copy(update={"epochs": 1})}
-    )
+    settings = ONE_EPOCH_EXPERT
     train_micro_expert(micro_home, "Med", tiny_base, tmp_path / "first", settings)
     torch.rand(1000)  # other work in the process draws from the global generator
     train_micro_expert(micro_home, "Med", tiny_base, tmp_path / "second", settings)
@@ -172,10 +170,7 @@ def test_an_expert_trains_the_same_whatever_ran_before(tiny_base, micro_home, tm
 
 
 def test_expert_answers_the_same_in_a_fresh_process(tiny_base, micro_home, tmp_path):
-    train_micro_expert(micro_home, "Fin", tiny_base, tmp_path / "Fin")
-    samples, _ = evaluation_samples(load_split(micro_home / "data", "micro", "Fin", "test"))
-    model, processor = load_adapters(tiny_base.ref.name_or_path, {"Fin": tmp_path / "Fin"})
-    here = generate_answers(model, processor, samples)
+    train_micro_expert(micro_home, "Fin", tiny_base, tmp_path / "Fin", ONE_EPOCH_EXPERT)
     script = (
         "import json, sys\n"
         "from pathlib import Path\n"
@@ -187,20 +182,20 @@ def test_expert_answers_the_same_in_a_fresh_process(tiny_base, micro_home, tmp_p
         "model, processor = load_adapters(sys.argv[2], {'Fin': Path(sys.argv[3])})\n"
         "print(json.dumps(generate_answers(model, processor, samples)))\n"
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            script,
-            str(micro_home / "data"),
-            tiny_base.ref.name_or_path,
-            str(tmp_path / "Fin"),
-        ],
-        capture_output=True,
+    arguments = [str(micro_home / "data"), tiny_base.ref.name_or_path, str(tmp_path / "Fin")]
+    # the fresh process starts (its imports take most of its time) while this one answers
+    fresh = subprocess.Popen(
+        [sys.executable, "-c", script, *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=True,
     )
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == here
+    samples, _ = evaluation_samples(load_split(micro_home / "data", "micro", "Fin", "test"))
+    model, processor = load_adapters(tiny_base.ref.name_or_path, {"Fin": tmp_path / "Fin"})
+    here = generate_answers(model, processor, samples)
+    out, err = fresh.communicate(timeout=300)
+    assert fresh.returncode == 0, err
+    assert json.loads(out.strip().splitlines()[-1]) == here
 
 
 def test_router_prompt_and_letters():
@@ -348,7 +343,7 @@ def test_lora_ft_continues_one_adapter_through_the_tasks(tiny_base, micro_home, 
                 tasks,
                 step,
                 tiny_base.ref,
-                FAST_EXPERT,
+                ONE_EPOCH_EXPERT,
                 folder,
                 previous,
                 replay,
@@ -363,7 +358,7 @@ def test_lora_ft_continues_one_adapter_through_the_tasks(tiny_base, micro_home, 
 def test_continuing_an_adapter_starts_from_its_weights(tiny_base, micro_home, tmp_path):
     from safetensors.torch import load_file
 
-    first = train_micro_expert(micro_home, "RS", tiny_base, tmp_path / "first")
+    first = train_micro_expert(micro_home, "RS", tiny_base, tmp_path / "first", ONE_EPOCH_EXPERT)
     frozen = FAST_EXPERT.model_copy(
         update={"train": TrainSettings(epochs=1, learning_rate=0.0, batch_size=8)}
     )
