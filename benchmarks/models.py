@@ -28,12 +28,13 @@ from components.models.base.config import TinyBaseConfig
 from components.models.generation import generate_answers
 from components.models.lora.adapters import load_adapters, train_adapter
 from components.models.lora.settings import ROUTER_PRESETS
-from components.models.mrlora.experts import evaluate_adapter, expert_settings, train_expert
+from components.models.mrlora.experts import expert_settings, train_expert
 from components.models.mrlora.replay import replay_samples, seen_spec
 from components.models.mrlora.router_eval import evaluate_router
 from components.models.mrlora.settings import DEFAULT_TEMPLATE
 from components.models.mrlora.two_stage import TwoStage
 from components.models.samples import evaluation_samples
+from components.models.scoring import evaluate_adapter
 
 
 def prepare(track: str, home: Path) -> Path:

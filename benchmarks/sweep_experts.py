@@ -18,7 +18,8 @@ from pathlib import Path
 
 from components.data.build import read_manifest
 from components.models.base.loading import base_ref
-from components.models.mrlora.experts import evaluate_adapter, expert_settings, train_expert
+from components.models.mrlora.experts import expert_settings, train_expert
+from components.models.scoring import evaluate_adapter
 
 
 def recipe_settings(recipe: str, track: str | None):

@@ -11,12 +11,8 @@ from components.data.versioning import data_version
 from components.jobs.job import BenchmarkJob
 from components.models.lora.adapters import adapter_folder
 from components.models.lora.settings import AdapterSettings
-from components.models.mrlora.experts import (
-    evaluate_adapter,
-    expert_key,
-    expert_settings,
-    train_expert,
-)
+from components.models.mrlora.experts import expert_key, expert_settings, train_expert
+from components.models.scoring import evaluate_adapter
 from components.registry.adapters import AdapterRecord, record, reuse
 from components.registry.models import expert_model_name
 from components.registry.tracker import Tracker

@@ -13,8 +13,8 @@ from components.evaluation.routed import Evaluation
 from components.jobs.job import BenchmarkJob
 from components.jobs.router import expert_pool
 from components.models.base.loading import TINY
-from components.models.mrlora.experts import evaluate_adapter
 from components.models.mrlora.replay import seen_spec
+from components.models.scoring import evaluate_adapter
 from components.registry.adapters import KEY_TAG, AdapterRecord
 from components.registry.bundle import ROUTER_VERSION_TAG, BundleParts
 from components.registry.bundle_model import register_bundle

@@ -8,7 +8,7 @@ import hashlib
 from components.evaluation.routed import Evaluation
 from components.jobs.experts import ORACLE_METRIC
 from components.jobs.job import BenchmarkJob
-from components.models.mrlora.experts import evaluate_adapter
+from components.models.scoring import evaluate_adapter
 from components.registry.adapters import AdapterRecord
 from components.registry.evaluations import log_evaluation
 from components.registry.models import logged_metric

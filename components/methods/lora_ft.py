@@ -18,8 +18,9 @@ from components.methods.method import Method, Runner, StepContext
 from components.models.base.loading import BaseRef
 from components.models.lora.adapters import AdapterRun, train_adapter
 from components.models.lora.settings import AdapterSettings
-from components.models.mrlora.experts import config_digest, evaluate_adapter, expert_settings
+from components.models.mrlora.experts import config_digest, expert_settings
 from components.models.samples import training_samples
+from components.models.scoring import evaluate_adapter
 from components.registry.evaluations import log_evaluation
 from components.registry.models import log_training
 from components.registry.tracker import Tracker

@@ -1,22 +1,17 @@
 """Per-task experts: which settings a task's expert trains with, what identifies a trained one
-(so an unchanged task reuses it), and how it scores on its own test split (its Oracle row)."""
+(so an unchanged task reuses it), and its training on the task's data alone."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
-from peft import PeftModel
 from pydantic import BaseModel
-from transformers import LlavaForConditionalGeneration
 
-from components.data.build import Manifest, TaskEntry, load_split
-from components.evaluation.routed import Evaluation, evaluate_model
-from components.models.base.loading import BaseRef, load_base
-from components.models.generation import generate_answers
-from components.models.lora.adapters import AdapterRun, load_adapters, train_adapter
+from components.data.build import TaskEntry, load_split
+from components.models.base.loading import BaseRef
+from components.models.lora.adapters import AdapterRun, train_adapter
 from components.models.lora.settings import EXPERT_PRESETS, AdapterSettings
 from components.models.samples import training_samples
 
@@ -80,29 +75,4 @@ def train_expert(
         progress=progress,
         dtype=dtype,
         device=device,
-    )
-
-
-def evaluate_adapter(
-    data_dir: Path,
-    manifest: Manifest,
-    tasks: Sequence[str],
-    base: BaseRef,
-    adapter: Path | None,
-    model_id: str,
-    dtype: str = "auto",
-    device: str = "auto",
-) -> Evaluation:
-    """Score the base with `adapter` (or the base alone: Zero-shot) on the tasks' test splits."""
-    model: LlavaForConditionalGeneration | PeftModel
-    if adapter is None:
-        model, processor = load_base(base.name_or_path, dtype, device)
-    else:
-        model, processor = load_adapters(base.name_or_path, {"adapter": adapter}, dtype, device)
-    return evaluate_model(
-        lambda samples: generate_answers(model, processor, samples),
-        data_dir,
-        manifest,
-        tasks,
-        model_id,
     )
