@@ -146,3 +146,16 @@ def test_a_finished_job_is_found_by_its_key_and_a_failed_one_is_done_again(setti
         dying.run()
     assert dying.model_copy(update={"fail": False}).run() == Count(value=4)
     assert WORKED == ["a", "b", "c", "c"]
+
+
+def test_a_kept_folder_comes_back_where_it_is_missing(settings, tmp_path):
+    tracker = Tracker(settings, "mllmcl-jobs-test", None)
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"\x00\x01")
+    with tracker.run("keep", "keep", "k1") as run_id:
+        tracker.keep_folder(folder, "adapter")
+    target = tmp_path / "models" / "lora-ft" / "k1"  # a models folder made again from nothing
+    assert tracker.restore_folder(run_id, "adapter", target) == target
+    assert (target / "weights.bin").read_bytes() == b"\x00\x01"
+    assert not target.with_name("k1.partial").exists()

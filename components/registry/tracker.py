@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from pydantic import BaseModel
 
 from components.registry.models import MlflowLossCallback, tracked_run
@@ -72,7 +73,7 @@ class Tracker:
         for run in runs:
             try:
                 text = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/{RESULT_FILE}")
-            except (OSError, mlflow.exceptions.MlflowException):
+            except (OSError, MlflowException):
                 continue  # a run that ended before it kept its result
             return run.info.run_id, result.model_validate(json.loads(text))
         return None
@@ -80,6 +81,7 @@ class Tracker:
     def restore_folder(self, run_id: str, name: str, target: Path) -> Path:
         """A folder kept by `keep_folder`, downloaded into `target` unless it is there."""
         if not target.is_dir():
+            target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f"{target.name}.partial")
             shutil.rmtree(partial, ignore_errors=True)  # left by a download that died
             mlflow.artifacts.download_artifacts(
