@@ -4,11 +4,8 @@ items is the router's accuracy, tagged on its registered version too."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from components.evaluation.routed import Evaluation, evaluate_bundle
-from components.jobs.job import BenchmarkJob
+from components.jobs.job import BenchmarkJob, digest
 from components.models.mrlora.replay import seen_spec
 from components.models.mrlora.two_stage import TwoStage
 from components.registry.adapters import AdapterRecord
@@ -36,10 +33,9 @@ class EvaluationJob(BenchmarkJob[Evaluation]):
 
     def key(self) -> str:
         """The router and experts (their keys hold data, base and settings), the test data."""
-        tests = [self.manifest.task(t).files.get("test.parquet") for t in self.evaluate_on]
         decoding = [self.settings.router_decoding, self.settings.seed]
-        parts = [self.router.key, [e.key for e in self.experts], tests, decoding]
-        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+        experts = [e.key for e in self.experts]
+        return digest([self.router.key, experts, self.test_data(self.evaluate_on), decoding])
 
     def find(self, tracker: Tracker) -> Evaluation | None:
         found = tracker.found("evaluation", self.key(), Evaluation)

@@ -7,8 +7,10 @@ registers twice."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import abstractmethod
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,6 +21,11 @@ from components.registry.tracking import benchmark_experiment
 from components.settings import Settings
 
 Result = TypeVar("Result")
+
+
+def digest(parts: list[Any]) -> str:
+    """A job key: its parts, hashed."""
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
 class Scope(BaseModel):
@@ -93,3 +100,7 @@ class BenchmarkJob(Job[Result]):
     @property
     def experiment(self) -> str:
         return benchmark_experiment(self.benchmark)
+
+    def test_data(self, tasks: list[str]) -> list[str]:
+        """Which test split each task is scored on (its content hash): part of a scoring key."""
+        return [f"{t}:{self.manifest.task(t).files.get('test.parquet')}" for t in tasks]

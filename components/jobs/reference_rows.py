@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from components.evaluation.routed import Evaluation
 from components.jobs.experts import ORACLE_METRIC
-from components.jobs.job import BenchmarkJob
+from components.jobs.job import BenchmarkJob, digest
 from components.models.scoring import evaluate_adapter
 from components.registry.adapters import AdapterRecord
 from components.registry.evaluations import log_evaluation
@@ -28,8 +26,7 @@ class ZeroShotJob(BenchmarkJob[Evaluation]):
 
     def key(self) -> str:
         parts = [self.benchmark, self.base.digest]
-        parts += [f"{t}:{self.manifest.task(t).files.get('test.parquet')}" for t in self.tasks]
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+        return digest([*parts, *self.test_data(self.tasks)])
 
     def find(self, tracker: Tracker) -> Evaluation | None:
         found = tracker.found("zero-shot", self.key(), Evaluation)

@@ -5,7 +5,6 @@ replay: the same, each step also seeing the replay sets of the tasks before it."
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from pydantic import BaseModel
 from transformers import TrainerCallback
 
 from components.data.build import load_split
-from components.jobs.job import BenchmarkJob
+from components.jobs.job import BenchmarkJob, digest
 from components.methods.method import Method, Runner, StepContext
 from components.models.base.loading import BaseRef
 from components.models.lora.adapters import AdapterRun, train_adapter
@@ -98,13 +97,16 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
     def task(self) -> str:
         return self.tasks[self.step - 1]
 
+    @property
+    def adapter(self) -> AdapterSettings:
+        """The experts' settings: LoRA-FT trains with what MR-LoRA's experts train with."""
+        return expert_settings(self.settings.expert_preset, self.manifest.track)
+
     def key(self) -> str:
-        adapter = expert_settings(self.settings.expert_preset, self.manifest.track)
         parts = [self.previous.key if self.previous else "", self.benchmark, self.method]
         parts += [self.task, self.manifest.task(self.task).content_hash]
-        parts += [self.base.digest, config_digest(adapter)]
-        parts += [f"{t}:{self.manifest.task(t).files.get('test.parquet')}" for t in self.tasks]
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+        parts += [self.base.digest, config_digest(self.adapter)]
+        return digest([*parts, *self.test_data(self.tasks)])
 
     def _folder(self) -> Path:
         return self.settings.models_dir / self.benchmark / self.method / self.key()
@@ -119,7 +121,7 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
 
     def work(self, tracker: Tracker) -> BaselineStep:
         settings = self.settings
-        adapter = expert_settings(settings.expert_preset, self.manifest.track)
+        adapter = self.adapter
         tags = {"task": self.task, "step": str(self.step)}
         with tracker.run(self.title, self.method, self.key(), tags=tags):
             run = lora_ft_step(
