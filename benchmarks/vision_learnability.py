@@ -7,6 +7,12 @@ generated task, at several training-set sizes, and prints held-out accuracy (not
 
 The first 400 train items are the default preset's train split: what the expert learns from.
 Direct supervision is the best case: an expert sees the tower's features only through the LM.
+
+`--frozen FOLDER` probes a built base's tower instead (a LLaVA folder or a CLIP vision tower):
+frozen, with only the linear head trained on the answers, it shows what the tower already sees.
+
+    .venv/bin/python benchmarks/vision_learnability.py --task RS --ask How --items 400 \
+        --frozen models/tiny-base-<digest>
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import torch
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
-from transformers import CLIPVisionModel
+from transformers import AutoConfig, CLIPVisionModel, LlavaForConditionalGeneration
 
 from components.data.generator.canvas import Split
 from components.data.generator.writer import MAKERS, first_answer, split_rng
@@ -47,6 +53,24 @@ class TowerClassifier(torch.nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.head(self.tower(pixels).last_hidden_state[:, 1:].mean(dim=1))
+
+
+class FrozenTowerProbe(torch.nn.Module):
+    """A linear head on the mean patch feature of a pretrained tower that does not learn."""
+
+    def __init__(self, folder: str, classes: int) -> None:
+        super().__init__()
+        if AutoConfig.from_pretrained(folder).model_type == "llava":
+            tower = LlavaForConditionalGeneration.from_pretrained(folder).model.vision_tower
+        else:
+            tower = CLIPVisionModel.from_pretrained(folder)
+        self.tower = tower.requires_grad_(False).eval()
+        self.head = torch.nn.Linear(self.tower.config.hidden_size, classes)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            features = self.tower(pixel_values=pixels).last_hidden_state[:, 1:].mean(dim=1)
+        return self.head(features)
 
 
 def small_cnn(classes: int) -> torch.nn.Module:
@@ -84,6 +108,7 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=600, help="batches of 32 per model and size")
     parser.add_argument("--test-items", type=int, default=1800)
+    parser.add_argument("--frozen", help="probe this base's (or tower's) frozen tower instead")
     args = parser.parse_args()
     config = TinyBaseConfig()
     processor = build_image_processor(config)
@@ -105,10 +130,15 @@ def main() -> None:
         table.add_column(column)
     for train in trains:
         x, y = tensors(train)
-        for name, model in (
-            ("tiny tower", TowerClassifier(config, len(labels))),
-            ("small CNN", small_cnn(len(labels))),
-        ):
+        models = (
+            [("frozen tower + linear head", FrozenTowerProbe(args.frozen, len(labels)))]
+            if args.frozen
+            else [
+                ("tiny tower", TowerClassifier(config, len(labels))),
+                ("small CNN", small_cnn(len(labels))),
+            ]
+        )
+        for name, model in models:
             started = time.perf_counter()
             train_acc, test_acc = fit(model, x, y, x_test, y_test, args.steps)
             row = (str(len(train)), name, f"{100 * train_acc:.0f}%", f"{100 * test_acc:.0f}%")

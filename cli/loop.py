@@ -79,6 +79,7 @@ def _print_promotion(promotion) -> None:
 
 
 def run_and_print_benchmark(track: str, methods: list[str], preset: str | None) -> None:
+    """One track through the methods, its table and where to look next printed."""
     from flows.continual import run_benchmark
 
     settings = get_settings()
@@ -93,9 +94,11 @@ def run_and_print_benchmark(track: str, methods: list[str], preset: str | None) 
                     replay=settings.replay_per_task,
                 )
         results: BenchmarkResults = run_benchmark(cast(Track, track), methods, source)
-    console.print(f"\n{comparison_table(results)}\n")
+    latest = settings.reports_dir / "latest"
+    console.print(f"\n[bold]{track}[/]\n{comparison_table(results)}\n")
     console.print(
-        f"Report: {settings.reports_dir / 'latest' / 'report.md'} (results.json and plots beside)\n"
+        f"Report: {latest / track / 'report.md'} (results.json and plots beside); "
+        f"every track: {latest / 'report.md'}\n"
         f"Champion: {bundle_model_name(track)} v{results.champion}\n"
         f"MLflow UI: mlflow ui --backend-store-uri {settings.resolved_tracking_uri}\n"
         f"Serve it: mllmcl serve --benchmark {track}"
@@ -110,7 +113,7 @@ def benchmark(
     ] = "default",
 ) -> None:
     """The whole track through MR-LoRA (task by task, with gates and promotion) and the
-    baselines; writes reports/latest/{results.json,report.md,*.png}."""
+    baselines; writes reports/latest/<track>/{results.json,report.md,*.png}."""
     if track not in TRACK_ORDER:
         errors.print(f"[red]unknown track {track!r}[/]; choose one of {', '.join(TRACK_ORDER)}")
         raise typer.Exit(2)

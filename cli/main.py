@@ -202,11 +202,13 @@ def score_command(
 def demo(
     preset: Annotated[str, typer.Option(help=f"one of {', '.join(PRESETS)}")] = "default",
 ) -> None:
-    """The main job on the embedded default: generate and prepare the domain benchmark, build
-    the tiny base, take MR-LoRA through the five tasks (each a task arrival with gates and
-    promotion) and the LoRA-FT baseline, and write the report."""
+    """The main job on the embedded default: for the domain track, then the ability track,
+    generate and prepare the benchmark, take MR-LoRA through its tasks (each a task arrival with
+    gates and promotion) and the LoRA-FT baseline beside Oracle and Zero-shot, and write the
+    reports (reports/latest/<track>/ and reports/latest/report.md with both tables)."""
     _check_choice(preset, PRESETS, "preset")
-    run_and_print_benchmark("domain", ["mr-lora", "lora-ft"], preset)
+    for track in TRACK_ORDER:
+        run_and_print_benchmark(track, ["mr-lora", "lora-ft"], preset)
     console.print(
         "Prefect UI: prefect server start (http://127.0.0.1:4200); "
         f"data versions: dvc status ({get_settings().data_dir})"
@@ -218,13 +220,31 @@ app.add_typer(base_app, name="base")
 
 
 @base_app.command("build-tiny")
-def build_tiny() -> None:
-    """Build and pretrain the tiny CPU LLaVA (once per config) and register it in MLflow."""
+def build_tiny(
+    ship: Annotated[
+        bool, typer.Option(help="make the new build the one the repository carries")
+    ] = False,
+) -> None:
+    """Pretrain the tiny CPU LLaVA from nothing (its vision tower, then its language model) and
+    register it in MLflow; the configured `tiny` settings shape it."""
+    from components.models.base.build import SHIPPED, read_build_record
+    from components.models.base.build import ship as ship_base
     from flows.jobs import build_base
 
+    command = "mllmcl base build-tiny" + (" --ship" if ship else "")
     with pipeline_output(get_settings().log_file):
-        ref = build_base()
+        ref = build_base(command)
+    record = read_build_record(Path(ref.name_or_path))
     console.print(f"tiny base: {ref.name_or_path} (digest {ref.digest})")
+    if record is not None:
+        held_out = ", ".join(f"{k} {100 * v:.0f}%" for k, v in record.held_out.items())
+        console.print(
+            f"built in {record.seconds:.0f} s, {record.parameters:,} parameters; "
+            f"held-out mixture questions: {held_out}"
+        )
+    if ship:
+        ship_base(Path(ref.name_or_path))
+        console.print(f"shipped: {SHIPPED}")
 
 
 @app.command("train-expert")

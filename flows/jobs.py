@@ -53,8 +53,10 @@ def ensure_base() -> BaseRef:
 
 
 @flow(name="build-base")
-def build_base() -> BaseRef:
-    return ensure_base()
+def build_base(command: str = "mllmcl base build-tiny") -> BaseRef:
+    """Pretrain the tiny base from nothing and register it."""
+    settings = get_settings()
+    return RUNNER.run(BaseJob(scope=Scope(settings=settings), rebuild=True, command=command))
 
 
 def prepared(benchmark: str) -> Manifest:

@@ -76,7 +76,14 @@ def prefect_server() -> Iterator[None]:
         yield
 
 
-MICRO_TINY = {"pretrain_samples": 320, "pretrain_epochs": 1, "pretrain_lr": 2e-3}
+MICRO_TINY = {
+    "tower_samples": 256,
+    "tower_epochs": 1,
+    "pretrain_samples": 320,
+    "pretrain_epochs": 1,
+    "pretrain_lr": 2e-3,
+    "held_out_questions": 40,
+}
 MICRO_TINY_ENV = {f"MLLMCL_TINY__{key.upper()}": str(value) for key, value in MICRO_TINY.items()}
 
 

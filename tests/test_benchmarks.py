@@ -26,3 +26,13 @@ def test_vision_learnability_trains_the_tower_and_the_cnn():
     refused = _run("vision_learnability.py", "--task", "Fin", "--ask", "nuclei", "--items", "5")
     assert refused.returncode == 2
     assert "no Fin question contains 'nuclei'" in refused.stderr
+
+
+def test_vision_learnability_probes_a_frozen_base():
+    toy = ["--items", "30", "--steps", "3", "--test-items", "30"]
+    shipped = "components/models/base/shipped"
+    done = _run(
+        "vision_learnability.py", "--task", "Fin", "--ask", "trend", *toy, "--frozen", shipped
+    )
+    assert done.returncode == 0, done.stderr
+    assert "frozen tower" in done.stdout and "small CNN" not in done.stdout

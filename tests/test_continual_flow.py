@@ -177,7 +177,7 @@ def benchmark(prefect_server, micro_domain, tmp_path_factory):
 
 def test_the_benchmark_writes_the_matrix_and_the_report(benchmark):
     settings, results = benchmark
-    latest = settings.reports_dir / "latest"
+    latest = settings.reports_dir / "latest" / "domain"
     data = json.loads((latest / "results.json").read_text())
     for method in ("mr-lora", "lora-ft"):
         assert data[method]["tasks"] == ["RS", "Med", "Fin"]
@@ -195,11 +195,14 @@ def test_the_benchmark_writes_the_matrix_and_the_report(benchmark):
     for png in ("matrix-mr-lora.png", "matrix-lora-ft.png", "forgetting.png"):
         assert (latest / png).read_bytes().startswith(b"\x89PNG")
     assert results.champion is not None
+    every_track = (latest.parent / "report.md").read_text()
+    assert "## domain" in every_track and "| mr-lora |" in every_track
+    assert "(domain/report.md)" in every_track
 
 
 def test_the_pipeline_run_holds_the_metrics_curves_and_report(benchmark):
     settings, _ = benchmark
-    data = json.loads((settings.reports_dir / "latest" / "results.json").read_text())
+    data = json.loads((settings.reports_dir / "latest" / "domain" / "results.json").read_text())
     client = MlflowClient(settings.resolved_tracking_uri)
     [pipeline] = client.search_runs(
         [client.get_experiment_by_name("mllmcl-domain").experiment_id],

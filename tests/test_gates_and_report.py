@@ -8,6 +8,7 @@ from components.evaluation.report import (
     BenchmarkResults,
     comparison_table,
     method_result,
+    write_combined_report,
     write_report,
 )
 from components.registry.gates import GateThresholds, learned_accuracies, run_gates
@@ -107,3 +108,30 @@ def test_report_holds_the_matrix_metrics_and_the_paper_table(tmp_path):
     assert data["mr-lora"]["router_accuracy"] == [100.0, 98.0]
     assert data["oracle"] == {"RS": 80, "Med": 91} and data["champion"] == "2"
     assert "![forgetting](forgetting.png)" in (tmp_path / "report.md").read_text()
+
+
+def test_every_track_on_one_page_from_the_tracks_results(tmp_path):
+    for track, tasks in (("domain", ["RS", "Med"]), ("ability", ["OCR", "VP"])):
+        results = BenchmarkResults(
+            benchmark=track,
+            tasks=tasks,
+            methods={
+                "mr-lora": method_result(
+                    tasks, [{tasks[0]: 70, tasks[1]: 5}, {tasks[0]: 68, tasks[1]: 88}], [100, 95]
+                )
+            },
+            oracle=dict.fromkeys(tasks, 90.0),
+            zero_shot=dict.fromkeys(tasks, 10.0),
+            timings={"mr-lora": 60.0},
+        )
+        write_report(results, tmp_path / track)
+        again = BenchmarkResults.from_json(
+            json.loads((tmp_path / track / "results.json").read_text())
+        )
+        assert again == results
+    page = write_combined_report(tmp_path).read_text()
+    assert page.index("## domain") < page.index("## ability")  # the paper's order
+    assert (
+        "| mr-lora | 68.00 | 88.00 |" in page and "[ability/report.md](ability/report.md)" in page
+    )
+    assert "Router accuracy after each step (%): 100.0, 95.0" in page and "BWT (" in page

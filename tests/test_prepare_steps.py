@@ -11,6 +11,7 @@ import components.data.prepare as prepare_module
 from components.data.generator.writer import generate_benchmark
 from components.data.prepare import build_staged, commit_staged
 from components.data.source import fingerprint_source, plan_source
+from components.data.tasks import TRACK_ORDER
 from components.data.validation import validate_source
 from components.data.versioning import data_version
 from tests.helpers import edit_records, prepare_without_prefect, tree_digest
@@ -70,12 +71,13 @@ def test_a_crash_mid_swap_is_undone_by_the_next_run(
 
 
 def test_generation_and_preparation_reproduce_the_committed_version(home, settings, tmp_path):
-    """The data.dvc committed in the repo is what `make demo` produces."""
+    """The data.dvc committed in the repo is what `make demo` produces: both tracks, in order."""
     committed = data_version(REPO / "data.dvc")
     assert committed is not None
-    source = tmp_path / "sources" / "domain"
-    generate_benchmark("domain", source, preset="default", progress=False)
-    prepared = prepare_without_prefect(source, "domain", settings)
+    for track in TRACK_ORDER:
+        source = tmp_path / "sources" / track
+        generate_benchmark(track, source, preset="default", progress=False)
+        prepared = prepare_without_prefect(source, track, settings)
     assert prepared.version == committed
     outs = yaml.safe_load((REPO / "data.dvc").read_text())["outs"][0]
     assert outs["nfiles"] == len(list((home / "data").rglob("*.*")))

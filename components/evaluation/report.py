@@ -10,6 +10,7 @@ from statistics import fmean
 
 from pydantic import BaseModel
 
+from components.data.tasks import TRACK_ORDER
 from components.evaluation.metrics import continual_metrics
 from components.evaluation.plots import forgetting_png, matrix_png
 
@@ -48,6 +49,13 @@ class BenchmarkResults(BaseModel):
         """results.json: the methods at the top level, beside oracle, zero_shot and timings."""
         data = self.model_dump(exclude={"methods"})
         return {**data, **{name: m.model_dump() for name, m in self.methods.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> BenchmarkResults:
+        """The inverse of `as_json`."""
+        fields = {k: v for k, v in data.items() if k in cls.model_fields}
+        methods = {k: v for k, v in data.items() if k not in cls.model_fields}
+        return cls.model_validate({**fields, "methods": methods})
 
 
 def _cells(values: list[float]) -> str:
@@ -97,6 +105,56 @@ def markdown_report(results: BenchmarkResults, plots: list[str]) -> str:
         lines += ["", f"Champion bundle: version {results.champion}."]
     lines += ["", *[f"![{Path(p).stem}]({Path(p).name})" for p in plots], ""]
     return "\n".join(lines)
+
+
+def combined_report(tracks: list[BenchmarkResults]) -> str:
+    """Every track's comparison table on one page, each linking to its full report."""
+    lines = [
+        "# MLLM-CL: every track",
+        "",
+        "Final accuracy per task (A[T][j], in percent, each task's official scorer) and the "
+        "continual metrics: MFT (mean accuracy on each task right after learning it), MFN (mean "
+        "final accuracy), MAA (mean over steps of the mean accuracy on the tasks learned so far), "
+        "BWT (mean change on earlier tasks between learning them and the end; negative: "
+        "forgetting).",
+        "",
+    ]
+    for results in tracks:
+        lines += [f"## {results.benchmark}", "", comparison_table(results), ""]
+        router = next(
+            (m.router_accuracy for m in results.methods.values() if m.router_accuracy), None
+        )
+        if router:
+            lines.append(
+                f"Router accuracy after each step (%): {', '.join(f'{a:.1f}' for a in router)}"
+            )
+            lines.append("")
+        total = sum(results.timings.values())
+        lines += [
+            f"Time: {total / 60:.1f} min. Full report: [{results.benchmark}/report.md]"
+            f"({results.benchmark}/report.md).",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_combined_report(folder: Path) -> Path:
+    """report.md in `folder` from the results.json of each track folder in it, the paper's
+    tracks first, in its order."""
+    tracks = [
+        BenchmarkResults.from_json(json.loads(path.read_text(encoding="utf-8")))
+        for path in folder.glob("*/results.json")
+    ]
+    order = list(TRACK_ORDER)
+    tracks.sort(
+        key=lambda r: (
+            order.index(r.benchmark) if r.benchmark in order else len(order),
+            r.benchmark,
+        )
+    )
+    report = folder / "report.md"
+    report.write_text(combined_report(tracks), encoding="utf-8")
+    return report
 
 
 def write_report(results: BenchmarkResults, folder: Path) -> list[Path]:

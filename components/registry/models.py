@@ -44,13 +44,17 @@ def bundle_model_name(benchmark: str) -> str:
 
 
 class MlflowLossCallback(TrainerCallback):
-    """Streams the Trainer's logs (loss, learning rate, grad norm) into the active run."""
+    """Streams the Trainer's logs (loss, learning rate, grad norm) into the active run, named
+    `<prefix><name>`."""
+
+    def __init__(self, prefix: str = "train/") -> None:
+        self.prefix = prefix
 
     def on_log(self, args, state, control, logs: Mapping[str, Any] | None = None, **kwargs) -> None:
         numbers = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, int | float)}
         if numbers and mlflow.active_run() is not None:
             mlflow.log_metrics(
-                {f"train/{k}": v for k, v in numbers.items()}, step=state.global_step
+                {f"{self.prefix}{k}": v for k, v in numbers.items()}, step=state.global_step
             )
 
 
@@ -195,13 +199,18 @@ def register_tiny_base(build: TinyBuild) -> ModelVersion:
     """Into the active run: the base's config, pretraining figures and files, registered."""
     mlflow.log_params(flat_params("tiny.", build.config.model_dump()))
     mlflow.log_metrics({"pretrain_seconds": build.seconds, "parameters": build.parameters})
+    mlflow.log_metrics({f"held_out_accuracy.{k}": v for k, v in build.held_out.items()})
     name, tags = tiny_base_tags(build)
     return register_folder(
         name,
         Path(build.ref.name_or_path),
         "model",
         tags,
-        description="Tiny LLaVA (CLIP + Llama + projector) pretrained on a generic mixture.",
+        description=(
+            "Tiny LLaVA (CLIP + Llama + projector): its vision tower pretrained on drawn scenes, "
+            "then the projector and language model on questions about them (a generic mixture "
+            "that holds none of the benchmark tasks)."
+        ),
     )
 
 

@@ -46,8 +46,8 @@ class Tracker:
         ) as run:
             yield run.info.run_id
 
-    def loss_callback(self) -> MlflowLossCallback:
-        return MlflowLossCallback()
+    def loss_callback(self, prefix: str = "train/") -> MlflowLossCallback:
+        return MlflowLossCallback(prefix)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         mlflow.log_metrics(dict(metrics), step=step)

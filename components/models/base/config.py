@@ -13,8 +13,8 @@ class TinyBaseConfig(BaseModel, frozen=True):
 
     image_size: int = 64
     patch_size: int = 16
-    vision_hidden: int = 64
-    vision_layers: int = 3
+    vision_hidden: int = 128
+    vision_layers: int = 4
     vision_heads: int = 4
     text_hidden: int = 128
     text_layers: int = 3
@@ -26,13 +26,20 @@ class TinyBaseConfig(BaseModel, frozen=True):
     # default, a base this small learns colours but not objects or counts within its
     # pretraining budget; the figures in benchmarks/results/models-cpu.md are with 0.1.
     init_std: float = 0.1
-    pretrain_samples: int = 8000
-    pretrain_epochs: int = 3
+    # Stage 1: the vision tower alone on drawn scenes (vision_pretraining.py).
+    tower_samples: int = 60000
+    tower_epochs: float = 3
+    tower_lr: float = 1e-3
+    tower_batch: int = 64
+    # Stage 2: the projector and language model on questions about fresh scenes, tower frozen.
+    pretrain_samples: int = 40000
+    pretrain_epochs: float = 2
     pretrain_lr: float = 1e-3
     pretrain_batch: int = 32
+    held_out_questions: int = 600  # fresh mixture questions a build is scored on
     seed: int = 0
 
     def digest(self) -> str:
-        # format: the build recipe's version (2: the tokenizer learns from chat-formatted text)
-        payload = json.dumps({"format": 2, **self.model_dump()}, sort_keys=True)
+        # format: the build recipe's version (3: the tower is pretrained first, on drawn scenes)
+        payload = json.dumps({"format": 3, **self.model_dump()}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -47,10 +47,15 @@ def load_base(
     return model.to(resolve_device(device)), processor  # type: ignore[arg-type]
 
 
+BUILD_RECORD = "build.json"  # how a tiny base was built: about the weights, not part of them
+
+
 def folder_digest(folder: Path) -> str:
     """SHA-256 over the config and weight files of a saved model."""
     digest = hashlib.sha256()
     for path in sorted(folder.glob("*")):
+        if path.name == BUILD_RECORD:
+            continue
         if path.is_file() and path.suffix in {".json", ".safetensors", ".model", ".txt"}:
             digest.update(path.name.encode() + b"\0")
             with path.open("rb") as handle:

@@ -1,33 +1,21 @@
-"""The tiny base's generic image-text mixture: colours, shapes, positions and counts on plain
-canvases. It holds none of the continual tasks; it gives the base real visual grounding, so the
-zero-shot row means something and experts start from features worth adapting."""
+"""The tiny base's second stage: questions about fresh scenes of the generic mixture
+(components/models/base/mixture/), the text its tokenizer learns from, and the held-out
+accuracy a build records."""
 
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from collections.abc import Iterator
 
-from PIL import Image, ImageDraw
+from transformers import ProcessorMixin
 
+from components.models.base.mixture.questions import make_sample
 from components.models.base.tiny import chat_text
+from components.models.generation import generate_answers
 from components.models.mrlora.settings import DEFAULT_TEMPLATE
 from components.models.prompts import Sample
 
-COLORS = {
-    "red": (220, 40, 40),
-    "green": (40, 170, 60),
-    "blue": (40, 80, 220),
-    "yellow": (240, 210, 40),
-    "orange": (245, 140, 30),
-    "purple": (140, 60, 180),
-    "black": (20, 20, 20),
-    "white": (250, 250, 250),
-    "gray": (128, 128, 128),
-    "pink": (240, 150, 190),
-}
-SHAPES = ("circle", "square", "triangle")
-ROWS, COLUMNS = ("top", "middle", "bottom"), ("left", "center", "right")
-LETTERS = "ABCDE"
 GENERAL_WORDS = (
     "a an the is are was were be been this that these those it its there here what which who "
     "how many much where when why do does did not no yes only just all any each every some "
@@ -42,78 +30,15 @@ GENERAL_WORDS = (
 )
 
 
-def _draw_shape(
-    draw: ImageDraw.ImageDraw, shape: str, box: tuple[int, int, int, int], fill
-) -> None:
-    x0, y0, x1, y1 = box
-    if shape == "circle":
-        draw.ellipse(box, fill=fill)
-    elif shape == "square":
-        draw.rectangle(box, fill=fill)
-    else:
-        draw.polygon([((x0 + x1) // 2, y0), (x0, y1), (x1, y1)], fill=fill)
-
-
-def _scene(rng: random.Random) -> tuple[Image.Image, str, list[tuple[str, str, str, str]]]:
-    background = rng.choice(list(COLORS))
-    width = rng.choice([64, 64, 64, 96])
-    image = Image.new("RGB", (width, 64), COLORS[background])
-    draw = ImageDraw.Draw(image)
-    cell_w = width // 3
-    count = rng.randint(1, 4)
-    cells = rng.sample([(r, c) for r in range(3) for c in range(3)], count)
-    objects = []
-    for row, col in cells:
-        color = rng.choice([c for c in COLORS if c != background])
-        shape = rng.choice(SHAPES)
-        size = rng.randint(10, 16)
-        x = col * cell_w + (cell_w - size) // 2 + rng.randint(-2, 2)
-        y = row * 21 + (21 - size) // 2 + rng.randint(-2, 2)
-        _draw_shape(draw, shape, (x, y, x + size, y + size), COLORS[color])
-        objects.append((color, shape, ROWS[row], COLUMNS[col]))
-    return image, background, objects
-
-
-def _multiple_choice(
-    rng: random.Random, question: str, truth: str, pool: list[str]
-) -> tuple[str, str]:
-    """The generic answer-with-a-letter format, on a scene question."""
-    options = [*rng.sample([p for p in pool if p != truth], 3), truth]
-    rng.shuffle(options)
-    listed = " ".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
-    return f"{question} {listed} Answer with the option's letter.", LETTERS[options.index(truth)]
-
-
-def make_sample(rng: random.Random) -> Sample:
-    """A scene question (85%) or the same in the multiple-choice format (15%)."""
-    image, background, objects = _scene(rng)
-    if rng.random() < 0.15:
-        question, letter = _multiple_choice(
-            rng, "What is the background color?", background, list(COLORS)
-        )
-        return Sample(image, question, letter)
-    color, shape, row, col = rng.choice(objects)
-    count = len(objects)
-    kind = rng.choice(["count", "color", "shape", "where", "exists", "background"])
-    if kind == "count":
-        return Sample(image, "How many shapes are there?", str(count))
-    if kind == "color":
-        return Sample(image, f"What color is the {shape} at the {row} {col}?", color)
-    if kind == "shape":
-        return Sample(image, f"What shape is at the {row} {col}?", shape)
-    if kind == "where":
-        return Sample(image, f"Where is the {color} {shape}?", f"{row} {col}")
-    if kind == "exists":
-        asked = rng.choice(list(COLORS))
-        present = any(o[0] == asked for o in objects)
-        return Sample(image, f"Is there a {asked} shape?", "yes" if present else "no")
-    return Sample(image, "What is the background color?", background)
-
-
-def pretraining_samples(count: int, seed: int) -> Iterator[Sample]:
-    rng = random.Random(f"mllmcl-pretrain:{seed}")
+def pretraining_samples(
+    count: int, seed: int, stream: str = "train"
+) -> Iterator[tuple[Sample, str]]:
+    """`count` mixture samples and their question families, the same for the same seed and
+    stream."""
+    rng = random.Random(f"mllmcl-pretrain:{stream}:{seed}")
     for _ in range(count):
-        yield make_sample(rng)
+        _, sample, family = make_sample(rng)
+        yield sample, family
 
 
 def tokenizer_corpus(samples: list[Sample]) -> list[str]:
@@ -128,3 +53,15 @@ def tokenizer_corpus(samples: list[Sample]) -> list[str]:
         "A B C D E ( ) . , ? : < > _ - + =",
     ]
     return lines
+
+
+def held_out_accuracy(model, processor: ProcessorMixin, count: int, seed: int) -> dict[str, float]:
+    """Exact-match accuracy on `count` fresh mixture questions (another stream than the
+    training one), per question family and overall."""
+    drawn = list(pretraining_samples(count, seed, stream="held-out"))
+    answers = generate_answers(model, processor, [sample for sample, _ in drawn])
+    right: dict[str, list[bool]] = defaultdict(list)
+    for (sample, family), answer in zip(drawn, answers, strict=True):
+        right[family].append(answer.strip().lower() == sample.answer.strip().lower())
+        right["all"].append(right[family][-1])
+    return {family: sum(hits) / len(hits) for family, hits in sorted(right.items())}

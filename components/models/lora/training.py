@@ -84,16 +84,17 @@ def answer_token_loss(
     return fixed_cross_entropy(logits, targets.to(logits.device), num_items_in_batch)  # type: ignore[arg-type]
 
 
-def train_model(
+def run_trainer(
     model: torch.nn.Module,
-    processor: ProcessorMixin,
-    samples: Sequence[Sample],
+    dataset: torch.utils.data.Dataset,
     settings: TrainSettings,
     workdir: Path,
     callbacks: Sequence[TrainerCallback] = (),
     progress: bool = True,
+    **trainer_options,
 ) -> list[dict]:
-    """Train `model` (its trainable parameters) on samples; returns the Trainer's log history."""
+    """The Hugging Face Trainer on `dataset` with `settings`; returns its log history.
+    `trainer_options` go to the Trainer (a collator, optimizers, a loss function)."""
     with _ONE_TRAINER_AT_A_TIME:  # TrainingArguments sets up accelerate state too
         args = TrainingArguments(
             output_dir=str(workdir),
@@ -119,11 +120,9 @@ def train_model(
         trainer = Trainer(
             model=model,
             args=args,
-            train_dataset=SampleList(samples, settings.augment_images, settings.seed),
-            data_collator=lambda batch: encode_training(processor, batch),
+            train_dataset=dataset,
             callbacks=list(callbacks),
-            optimizers=(optimizer(model, settings), None),  # the scheduler comes from `args`
-            compute_loss_func=answer_token_loss,
+            **trainer_options,
         )
         trainer.train()
         history = trainer.state.log_history
@@ -134,3 +133,26 @@ def train_model(
         del trainer
         gc.collect()
     return history
+
+
+def train_model(
+    model: torch.nn.Module,
+    processor: ProcessorMixin,
+    samples: Sequence[Sample],
+    settings: TrainSettings,
+    workdir: Path,
+    callbacks: Sequence[TrainerCallback] = (),
+    progress: bool = True,
+) -> list[dict]:
+    """Train `model` (its trainable parameters) on samples; returns the Trainer's log history."""
+    return run_trainer(
+        model,
+        SampleList(samples, settings.augment_images, settings.seed),
+        settings,
+        workdir,
+        callbacks,
+        progress,
+        data_collator=lambda batch: encode_training(processor, batch),
+        optimizers=(optimizer(model, settings), None),  # the scheduler comes from `args`
+        compute_loss_func=answer_token_loss,
+    )

@@ -1,0 +1,66 @@
+"""The tiny base's build record, and the shipped base: taken only for its own config, only when
+its files hash to what its record says, and never half-copied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.models.base.build import (
+    SHIPPED,
+    copy_shipped,
+    ensure_tiny_base,
+    read_build_record,
+    ship,
+    shipped_build,
+    tiny_base_folder,
+)
+from components.models.base.config import TinyBaseConfig
+from components.models.base.loading import folder_digest
+
+
+def test_a_build_records_how_it_was_made(tiny_base):
+    record = read_build_record(Path(tiny_base.ref.name_or_path))
+    assert record is not None and record.config == tiny_base.config
+    assert record.digest == tiny_base.ref.digest == folder_digest(Path(tiny_base.ref.name_or_path))
+    assert record.seconds > 0 and record.parameters == tiny_base.parameters
+    assert {"all", "objects", "text", "chart", "panels"} <= set(record.held_out)
+    assert all(0 <= v <= 1 for v in record.held_out.values())
+
+
+def test_the_shipped_base_is_taken_for_its_config_only(tiny_base, tmp_path):
+    shipped = tmp_path / "shipped"
+    ship(Path(tiny_base.ref.name_or_path), shipped)
+    assert shipped_build(tiny_base.config, shipped) is not None
+    assert shipped_build(tiny_base.config.model_copy(update={"seed": 1}), shipped) is None
+    taken = ensure_tiny_base(tmp_path / "models", tiny_base.config, shipped=shipped)
+    assert not taken.built and taken.ref.digest == tiny_base.ref.digest
+    assert taken.held_out == read_build_record(shipped).held_out
+
+
+def test_a_shipped_base_whose_files_changed_is_refused(tiny_base, tmp_path):
+    shipped = tmp_path / "shipped"
+    ship(Path(tiny_base.ref.name_or_path), shipped)
+    weights = shipped / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    record = shipped_build(tiny_base.config, shipped)
+    models = tmp_path / "models"
+    with pytest.raises(ValueError, match=r"shipped.*hash to .*records"):
+        copy_shipped(tiny_base_folder(models, tiny_base.config), record, shipped)
+    assert not models.exists() or not any(models.iterdir())
+
+
+def test_only_a_built_base_can_be_shipped(tmp_path):
+    (tmp_path / "model").mkdir()
+    with pytest.raises(ValueError, match=r"build\.json"):
+        ship(tmp_path / "model", tmp_path / "shipped")
+    assert not (tmp_path / "shipped").exists()
+
+
+def test_the_repository_ships_the_default_config_intact():
+    record = shipped_build(TinyBaseConfig())
+    assert record is not None, "the shipped base is not a build of the default TinyBaseConfig"
+    assert folder_digest(SHIPPED) == record.digest
+    size = sum(p.stat().st_size for p in SHIPPED.iterdir())
+    assert size < 25 * 2**20
