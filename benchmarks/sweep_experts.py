@@ -22,9 +22,11 @@ from components.models.mrlora.experts import expert_settings, train_expert
 from components.models.scoring import evaluate_adapter
 
 
-def recipe_settings(recipe: str, track: str | None):
+def recipe_settings(recipe: str, track: str | None, vision: str = "track"):
     epochs, learning_rate, rank, *seed = recipe.split(":")
     preset = expert_settings("cpu", track)
+    if vision != "track":
+        preset = preset.model_copy(update={"vision": vision == "on"})
     train = preset.train.model_copy(
         update={
             "epochs": float(epochs),
@@ -43,6 +45,12 @@ def main() -> None:
     parser.add_argument("--tasks", default=None, help="comma-separated (default: all)")
     parser.add_argument("--recipes", required=True)
     parser.add_argument("--dtype", default="auto")
+    parser.add_argument(
+        "--vision",
+        choices=["track", "on", "off"],
+        default="track",
+        help="adapt the vision tower too: as the track does (ability: on), or on / off",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write sweep.json here")
     args = parser.parse_args()
     manifest = read_manifest(args.prepared / args.track)
@@ -51,7 +59,7 @@ def main() -> None:
     figures: dict = {}
     with tempfile.TemporaryDirectory(prefix="mllmcl-sweep-") as scratch:
         for recipe in args.recipes.split(","):
-            settings = recipe_settings(recipe, manifest.track)
+            settings = recipe_settings(recipe, manifest.track, args.vision)
             figures[recipe] = {}
             for task in tasks:
                 folder = Path(scratch) / recipe.replace(":", "_") / task

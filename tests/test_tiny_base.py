@@ -64,3 +64,28 @@ def test_the_repository_ships_the_default_config_intact():
     assert folder_digest(SHIPPED) == record.digest
     size = sum(p.stat().st_size for p in SHIPPED.iterdir())
     assert size < 25 * 2**20
+
+
+@pytest.mark.integration
+def test_build_tiny_pretrains_from_nothing_and_registers(prefect_server, tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from components.settings import get_settings
+    from tests.conftest import MICRO_TINY_ENV, project_home
+
+    with project_home(tmp_path, monkeypatch, MICRO_TINY_ENV):
+        first = CliRunner().invoke(app, ["base", "build-tiny"])
+        assert first.exit_code == 0, first.output
+        assert "held-out mixture questions: all" in first.output
+        again = CliRunner().invoke(app, ["base", "build-tiny"])  # from nothing again
+        assert again.exit_code == 0, again.output
+        client = MlflowClient(get_settings().resolved_tracking_uri)
+        versions = client.search_model_versions("name = 'mllmcl-base-tiny'")
+        assert len(versions) == 2
+        run = client.get_run(versions[0].run_id)
+        assert "held_out_accuracy.all" in run.data.metrics
+        assert any(k.startswith("tower/") for k in run.data.metrics)
+        record = read_build_record(tiny_base_folder(get_settings().models_dir, get_settings().tiny))
+        assert record is not None and record.command == "mllmcl base build-tiny"
