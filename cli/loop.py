@@ -95,13 +95,18 @@ def run_and_print_benchmark(track: str, methods: list[str], preset: str | None) 
                 )
         results: BenchmarkResults = run_benchmark(cast(Track, track), methods, source)
     latest = settings.reports_dir / "latest"
+    champion = (
+        f"{bundle_model_name(track)} v{results.champion}"
+        if results.champion
+        else "none (no bundle has passed its gates)"
+    )
     console.print(f"\n[bold]{track}[/]\n{comparison_table(results)}\n")
     console.print(
         f"Report: {latest / track / 'report.md'} (results.json and plots beside); "
         f"every track: {latest / 'report.md'}\n"
-        f"Champion: {bundle_model_name(track)} v{results.champion}\n"
-        f"MLflow UI: mlflow ui --backend-store-uri {settings.resolved_tracking_uri}\n"
-        f"Serve it: mllmcl serve --benchmark {track}"
+        f"Champion: {champion}\n"
+        f"MLflow UI: mlflow ui --backend-store-uri {settings.resolved_tracking_uri}"
+        + (f"\nServe it: mllmcl serve --benchmark {track}" if results.champion else "")
     )
 
 

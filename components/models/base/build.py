@@ -98,7 +98,7 @@ def ensure_tiny_base(
     progress: bool = True,
     callbacks: Sequence[TrainerCallback] = (),
     tower_callbacks: Sequence[TrainerCallback] = (),
-    workers: int = 2,
+    workers: int | None = None,
     shipped: Path = SHIPPED,
 ) -> TinyBuild:
     """This config's base: the one built here before, else the shipped one when it is a build
@@ -126,7 +126,7 @@ def build_tiny_base(
     progress: bool = True,
     callbacks: Sequence[TrainerCallback] = (),
     tower_callbacks: Sequence[TrainerCallback] = (),
-    workers: int = 2,
+    workers: int | None = None,
     command: str = "",
 ) -> TinyBuild:
     """Pretrain a tiny base from nothing into `folder` (replaced once complete). `callbacks`

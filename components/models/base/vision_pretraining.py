@@ -9,6 +9,7 @@ the data is the same whatever the number of workers."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import random
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -91,7 +92,11 @@ def _draw_chunk(task: tuple[int, int, int, TinyBaseConfig]) -> tuple[np.ndarray,
 class SceneTensors(torch.utils.data.Dataset):
     """Drawn scenes as half-precision pixels and their labels, held in memory."""
 
-    def __init__(self, count: int, seed: int, config: TinyBaseConfig, workers: int) -> None:
+    def __init__(
+        self, count: int, seed: int, config: TinyBaseConfig, workers: int | None = None
+    ) -> None:
+        """`workers` processes draw the scenes (default: one per CPU core)."""
+        workers = workers or os.cpu_count() or 1
         tasks = [
             (seed, chunk, min(CHUNK, count - chunk * CHUNK), config)
             for chunk in range((count + CHUNK - 1) // CHUNK)
@@ -122,7 +127,7 @@ def pretrain_tower(
     tower_config: CLIPVisionConfig,
     config: TinyBaseConfig,
     workdir: Path,
-    workers: int,
+    workers: int | None,
     callbacks: Sequence[TrainerCallback] = (),
     progress: bool = True,
 ) -> tuple[CLIPVisionModel, list[dict]]:
