@@ -229,8 +229,15 @@ def build_tiny(
     register it in MLflow; the configured `tiny` settings shape it."""
     from components.models.base.build import SHIPPED, read_build_record
     from components.models.base.build import ship as ship_base
+    from components.models.base.config import TinyBaseConfig
     from flows.jobs import build_base
 
+    if ship and get_settings().tiny != TinyBaseConfig():
+        errors.print(
+            "[red]only a build of the default tiny config is shipped[/]; "
+            "unset the MLLMCL_TINY__* settings, or build without --ship"
+        )
+        raise typer.Exit(2)
     command = "mllmcl base build-tiny" + (" --ship" if ship else "")
     with pipeline_output(get_settings().log_file):
         ref = build_base(command)

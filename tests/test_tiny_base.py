@@ -89,3 +89,17 @@ def test_build_tiny_pretrains_from_nothing_and_registers(prefect_server, tmp_pat
         assert any(k.startswith("tower/") for k in run.data.metrics)
         record = read_build_record(tiny_base_folder(get_settings().models_dir, get_settings().tiny))
         assert record is not None and record.command == "mllmcl base build-tiny"
+
+
+def test_only_the_default_config_is_shipped(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from tests.conftest import MICRO_TINY_ENV, project_home
+
+    with project_home(tmp_path, monkeypatch, MICRO_TINY_ENV) as home:
+        refused = CliRunner().invoke(app, ["base", "build-tiny", "--ship"])
+        assert refused.exit_code == 2
+        assert "only a build of the default tiny config is shipped" in refused.output
+        assert not (home / "models").exists()
+    assert shipped_build(TinyBaseConfig()) is not None  # the shipped base untouched
