@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from components.data.generator.writer import MAKERS, first_answer, split_rng
+from components.data.generator.writer import MAKERS, split_rng
 from components.models.base.config import TinyBaseConfig
 from components.models.base.mixture.labels import (
     CHARSET,
@@ -79,7 +79,6 @@ def test_the_mixture_teaches_every_question_family(mixture):
     rng = random.Random(1)
     families = {make_sample(rng)[2] for _ in range(400)}
     assert families == {"objects", "text", "chart", "panels", "arithmetic"}
-    assert first_answer(["x"]) == "x"  # the task answers compared above are what experts learn
     lettered = [q for q, a in mixture if "Reply with one letter." in q]
     assert lettered and all(a in "ABCD" for q, a in mixture if q in lettered)
 

@@ -86,10 +86,7 @@ def copy_shipped(folder: Path, record: BuildRecord, shipped: Path = SHIPPED) -> 
             f"{shipped}: the shipped tiny base's files hash to {found}, its {BUILD_RECORD} "
             f"records {record.digest}; rebuild it with `mllmcl base build-tiny --ship`"
         )
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(shipped, partial)
-    partial.rename(folder)
+    _copy_whole(shipped, folder)
 
 
 def ensure_tiny_base(
@@ -196,11 +193,16 @@ def ship(folder: Path, shipped: Path = SHIPPED) -> None:
     """Make a built base the one the repository carries."""
     if read_build_record(folder) is None:
         raise ValueError(f"{folder}: no {BUILD_RECORD}; only a base built here can be shipped")
-    partial = shipped.with_name(shipped.name + ".partial")
+    _copy_whole(folder, shipped)
+
+
+def _copy_whole(source: Path, target: Path) -> None:
+    """`source` copied to `target`, which appears (or is replaced) only once complete."""
+    partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(folder, partial)
-    shutil.rmtree(shipped, ignore_errors=True)
-    partial.rename(shipped)
+    shutil.copytree(source, partial)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
 
 
 def _machine() -> str:
