@@ -33,11 +33,16 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist; a test module stays on one worker, so its
+# fixtures are built once); each worker's torch gets one thread, so the workers share the cores.
+TEST_WORKERS ?= 2
+PYTEST := OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadscope
+
 test: lint
-	$(VENV)/bin/pytest -q
+	$(PYTEST)
 
 test-fast: lint
-	$(VENV)/bin/pytest -q -m "not integration"
+	$(PYTEST) -m "not integration"
 
 clean:
 	rm -rf sources .mllmcl-staging
