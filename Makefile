@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)

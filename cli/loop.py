@@ -51,9 +51,10 @@ def arrive(
         console.print(f"emitted mllmcl.task.arrived for {task} (event {event})")
         return
     from flows.continual import on_task_arrival
+    from flows.jobs import on_cluster
 
     with refusing_when_busy(), pipeline_output(get_settings().log_file):
-        promotion = on_task_arrival(task, source.resolve(), benchmark)
+        promotion = on_cluster(on_task_arrival)(task, source.resolve(), benchmark)
     _print_promotion(promotion)
 
 
@@ -63,9 +64,10 @@ def retrain(
 ) -> None:
     """Re-prepare the sources, retrain what changed, evaluate, gate and promote."""
     from flows.continual import scheduled_retrain
+    from flows.jobs import on_cluster
 
     with refusing_when_busy(), pipeline_output(get_settings().log_file):
-        promotion = scheduled_retrain(benchmark, source)
+        promotion = on_cluster(scheduled_retrain)(benchmark, source)
     _print_promotion(promotion)
 
 
@@ -81,6 +83,7 @@ def _print_promotion(promotion) -> None:
 def run_and_print_benchmark(track: str, methods: list[str], preset: str | None) -> None:
     """One track through the methods, its table and where to look next printed."""
     from flows.continual import run_benchmark
+    from flows.jobs import on_cluster
 
     settings = get_settings()
     source = settings.sources_dir / track
@@ -93,7 +96,7 @@ def run_and_print_benchmark(track: str, methods: list[str], preset: str | None) 
                     preset=cast(Preset, preset),
                     replay=settings.replay_per_task,
                 )
-        results: BenchmarkResults = run_benchmark(cast(Track, track), methods, source)
+        results: BenchmarkResults = on_cluster(run_benchmark)(cast(Track, track), methods, source)
     latest = settings.reports_dir / "latest"
     champion = (
         f"{bundle_model_name(track)} v{results.champion}"

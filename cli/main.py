@@ -11,6 +11,7 @@ from typing import Annotated, cast
 import typer
 from rich.table import Table
 
+from cli.cluster import cluster_app
 from cli.loop import (
     arrive,
     benchmark,
@@ -85,6 +86,7 @@ def main(
 
 
 app.add_typer(review_app, name="review")
+app.add_typer(cluster_app, name="cluster")
 for _command in (arrive, retrain, benchmark, serve):
     app.command()(_command)
 
@@ -260,11 +262,12 @@ def train_expert_command(
     tasks: Annotated[str | None, typer.Option(help="comma-separated; default: every task")] = None,
 ) -> None:
     """Train (or reuse) the LoRA expert of each task and register it in MLflow."""
+    from flows.jobs import on_cluster
     from flows.train_expert import train_experts
 
     names = [t.strip() for t in tasks.split(",")] if tasks else None
     with pipeline_output(get_settings().log_file):
-        items = train_experts(benchmark, names)
+        items = on_cluster(train_experts)(benchmark, names)
     for item in items:
         state = "reused" if item.reused else "trained"
         console.print(f"{item.name} v{item.version} ({state}) at {item.folder}")
@@ -276,11 +279,12 @@ def train_router_command(
     tasks: Annotated[str | None, typer.Option(help="the expert pool; default: every task")] = None,
 ) -> None:
     """Train (or reuse) the router over the experts of the given tasks."""
+    from flows.jobs import on_cluster
     from flows.train_router import train_router
 
     names = [t.strip() for t in tasks.split(",")] if tasks else None
     with pipeline_output(get_settings().log_file):
-        pool = train_router(benchmark, names)
+        pool = on_cluster(train_router)(benchmark, names)
     router, evaluation = pool.router, pool.evaluation
     console.print(f"{router.name} v{router.version} ({'reused' if router.reused else 'trained'})")
     for task, result in evaluation.scores.items():

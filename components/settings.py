@@ -16,6 +16,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from components.cluster.settings import ClusterSettings
 from components.models.base.config import TinyBaseConfig
 from components.models.lora.settings import PresetName
 from components.models.mrlora.settings import DEFAULT_TEMPLATE, Decoding
@@ -65,7 +66,9 @@ class Settings(BaseSettings):
     staging_dir: Path = Field(description="scratch space for atomic preparation")
     dvc_remote: str = Field(description="DVC remote URL or path (default home/dvc-remote)")
     tracking_uri: str | None = Field(
-        None, description="MLflow tracking URI (default sqlite:///home/mlflow/mlflow.db)"
+        None,
+        description="MLflow tracking URI; MLFLOW_TRACKING_URI, when set, wins "
+        "(default sqlite:///home/mlflow/mlflow.db)",
     )
     artifact_root: Path = Field(description="MLflow artifact root for the sqlite store")
     models_dir: Path = Field(description="built bases and trained adapters (home/models)")
@@ -94,6 +97,9 @@ class Settings(BaseSettings):
     lock_timeout_s: float = Field(
         3600.0, ge=0, description="how long a run waits for another run of its benchmark"
     )
+    cluster: ClusterSettings = Field(
+        default_factory=ClusterSettings, description="where jobs run (docs/scale-out.md)"
+    )
     serve: ServingLimits = Field(
         default_factory=ServingLimits, description="limits on the requests of a served bundle"
     )
@@ -101,9 +107,13 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _place_in_home(cls, data: Any) -> Any:
-        """Folders left unset are placed in the home."""
+        """Folders left unset are placed in the home; MLflow's own variable is read now, so the
+        settings name their store wherever they travel (mlflow.set_tracking_uri changes that
+        variable for the rest of the process, and a Ray worker may serve other settings)."""
         if not isinstance(data, dict):
             return data
+        if os.environ.get("MLFLOW_TRACKING_URI"):
+            data = {**data, "tracking_uri": os.environ["MLFLOW_TRACKING_URI"]}
         home = Path(data.get("home") or _home_from_env()).expanduser().resolve()
         defaults = {
             "data_dir": home / "data",
@@ -119,12 +129,8 @@ class Settings(BaseSettings):
 
     @property
     def resolved_tracking_uri(self) -> str:
-        """MLFLOW_TRACKING_URI wins, then the setting, then the embedded sqlite store."""
-        return (
-            os.environ.get("MLFLOW_TRACKING_URI")
-            or self.tracking_uri
-            or f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
-        )
+        """The setting, else the embedded sqlite store."""
+        return self.tracking_uri or f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
 
     @property
     def dvc_file(self) -> Path:

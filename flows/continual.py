@@ -30,7 +30,7 @@ from components.registry.models import pipeline_run
 from components.registry.tracking import benchmark_experiment
 from components.settings import get_settings
 from components.timing import stage
-from flows.jobs import RUNNER, benchmark_scope, prepared
+from flows.jobs import RUNNER, benchmark_scope, on_cluster, prepared
 from flows.prepare import prepare_data
 
 
@@ -67,7 +67,7 @@ def on_task_arrival(task: str, source: Path, benchmark: str = "domain") -> Promo
     ):
         prepare_data(Path(source), benchmark, tasks=[task])
         seen = prepared(benchmark).names  # every task that has arrived, in arrival order
-        return learn_task(benchmark, task, seen, seen, run).promotion
+        return on_cluster(learn_task)(benchmark, task, seen, seen, run).promotion
 
 
 @flow(name="scheduled-retrain")
@@ -79,7 +79,7 @@ def scheduled_retrain(benchmark: str = "domain", source: Path | None = None) -> 
     ):
         seen = prepared(benchmark).names  # the tasks that have arrived, none beyond
         prepare_data(Path(source or settings.sources_dir / benchmark), benchmark, tasks=seen)
-        return learn_task(benchmark, None, seen, seen, run).promotion
+        return on_cluster(learn_task)(benchmark, None, seen, seen, run).promotion
 
 
 @flow(name="benchmark")
@@ -109,7 +109,7 @@ def run_benchmark(
         steps = []  # MR-LoRA: each step a task arrival, with gates and promotion
         for i, name in enumerate(tasks, start=1):
             with stage(f"mr-lora: {name} arrives", timings):
-                steps.append(learn_task(track, name, tasks[:i], tasks, run))
+                steps.append(on_cluster(learn_task)(track, name, tasks[:i], tasks, run))
         results = {}
         if MrLora.name in methods:
             results[MrLora.name] = method_result(

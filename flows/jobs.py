@@ -1,17 +1,22 @@
-"""What every flow builds on: jobs run as Prefect task runs (each named after its job), the base
-MLLM (the configured Hugging Face LLaVA, or the tiny CPU base built once per config and
+"""What every flow builds on: jobs run as Prefect task runs (each named after its job) on the
+configured task runner (the flow's own thread, or Ray with each job's declared resources), the
+base MLLM (the configured Hugging Face LLaVA, or the tiny CPU base built once per config and
 registered), and the prepared benchmark the jobs are given."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar, cast
 
-from prefect import flow, task
+from prefect import Flow, flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
+from prefect.settings import get_current_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from components.cluster.ray_connection import connect
+from components.cluster.worker import follow_assigned_cpus
 from components.data.build import Manifest, prepared_manifest
 from components.jobs.base_model import BaseJob
 from components.jobs.job import BenchmarkScope, Job, Scope
@@ -19,11 +24,23 @@ from components.models.base.loading import BaseRef
 from components.settings import get_settings
 
 Result = TypeVar("Result")
+F = TypeVar("F", bound=Flow[Any, Any])
 
 
 @task(name="job", task_run_name="{job.title}", cache_policy=NO_CACHE)
 def _job(job: Job[Any]) -> Any:
+    follow_assigned_cpus()
     return job.run()
+
+
+def _declared_resources() -> AbstractContextManager[Any]:
+    """What Ray reserves for each job submitted in this context (the `cluster` settings)."""
+    cluster = get_settings().cluster
+    if cluster.runner != "ray":
+        return nullcontext()
+    from prefect_ray.context import remote_options
+
+    return remote_options(num_cpus=cluster.cpus_per_job, num_gpus=cluster.gpus_per_job)
 
 
 class PrefectRunner:
@@ -31,7 +48,7 @@ class PrefectRunner:
     decides; Prefect keeps no cache of its own)."""
 
     def run(self, job: Job[Result]) -> Result:
-        return cast(Result, _job(job))
+        return self.run_all([job])[0]
 
     def run_all(self, jobs: Sequence[Job[Result]]) -> list[Result]:
         """A process or cluster task runner gets them all at once and runs them in parallel;
@@ -40,12 +57,30 @@ class PrefectRunner:
         TORCH_ON_ONE_THREAD in components/models/lora/training.py)."""
         context = FlowRunContext.get()
         if context is None or isinstance(context.task_runner, ThreadPoolTaskRunner):
-            return [self.run(job) for job in jobs]
-        futures = [_job.submit(job) for job in jobs]
+            return [cast(Result, _job(job)) for job in jobs]
+        with _declared_resources():
+            futures = [_job.submit(job) for job in jobs]
         return [cast(Result, future.result()) for future in futures]
 
 
 RUNNER = PrefectRunner()
+
+
+def on_cluster(subflow: F) -> F:
+    """The flow on the configured task runner: Prefect's default (the flow's own thread), or Ray
+    (this process connected to the cluster once, each job a Ray task)."""
+    cluster = get_settings().cluster
+    if cluster.runner != "ray":
+        return subflow
+    from prefect_ray.task_runners import RayTaskRunner
+
+    if not get_current_settings().api.url:
+        raise RuntimeError(
+            "the ray runner needs a Prefect server its workers reach (Prefect's ephemeral mode "
+            "lives in this process only): set PREFECT_API_URL, or run `mllmcl cluster up`"
+        )
+    connect(cluster)
+    return cast(F, subflow.with_options(task_runner=RayTaskRunner()))
 
 
 def ensure_base() -> BaseRef:

@@ -12,7 +12,7 @@ from components.evaluation.routed import Evaluation
 from components.jobs.evaluation import EvaluationJob
 from components.jobs.router import RouterJob
 from components.registry.adapters import AdapterRecord
-from flows.jobs import RUNNER, benchmark_scope
+from flows.jobs import RUNNER, benchmark_scope, on_cluster
 from flows.train_expert import train_experts
 
 
@@ -28,7 +28,7 @@ def train_router(
 ) -> RoutedPool:
     scope = benchmark_scope(benchmark, parent_run_id)
     names = tasks or scope.manifest.names
-    experts = train_experts(benchmark, names, parent_run_id)
+    experts = on_cluster(train_experts)(benchmark, names, parent_run_id)
     router = RUNNER.run(RouterJob(scope=scope, experts=experts))
     evaluation = RUNNER.run(
         EvaluationJob(scope=scope, router=router, experts=experts, evaluate_on=names)

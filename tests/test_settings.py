@@ -28,7 +28,12 @@ def test_environment_over_yaml_over_defaults(home, monkeypatch):
     assert Settings().replay_per_task == 9
     assert Settings().seed == 3
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
-    assert Settings().resolved_tracking_uri == "http://127.0.0.1:5000"
+    settings = Settings()
+    assert settings.resolved_tracking_uri == "http://127.0.0.1:5000"
+    # read once: mlflow.set_tracking_uri rewrites the variable for the rest of the process, and
+    # a job's settings travel to workers whose variable may name another store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere.db")
+    assert settings.resolved_tracking_uri == "http://127.0.0.1:5000"
 
 
 def test_explicit_config_file_and_unknown_keys(home, tmp_path, monkeypatch):

@@ -161,7 +161,7 @@ def download_version(version: ModelVersion, target: Path) -> Path:
     if not (target / ".complete").is_file():
         target.mkdir(parents=True, exist_ok=True)
         mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=str(target))
-        (target / ".complete").write_text(version.version)
+        (target / ".complete").write_text(str(version.version))
     folder = target / Path(version.source or "").name
     return folder if folder.is_dir() else target
 

@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from pydantic import BaseModel
 
+from components.cluster.worker import placement_tags
 from components.registry.models import MlflowLossCallback, tracked_run
 from components.registry.tracking import KIND_TAG, configure_tracking, experiment_id
 from components.settings import Settings
@@ -35,14 +36,15 @@ class Tracker:
     def run(
         self, name: str, kind: str, key: str, tags: Mapping[str, str] | None = None
     ) -> Iterator[str]:
-        """A run of this job (system metrics, wall time) tagged with its key; yields its id."""
+        """A run of this job (system metrics, wall time) tagged with its key and where it ran;
+        yields its id."""
         with tracked_run(
             self.experiment,
             name,
             kind,
             self.settings,
             self.parent_run_id,
-            tags={KEY_TAG: key, **(tags or {})},
+            tags={KEY_TAG: key, **placement_tags(), **(tags or {})},
         ) as run:
             yield run.info.run_id
 

@@ -1,0 +1,146 @@
+"""Scale-out on a real local Ray cluster (2 CPUs, 2 logical GPUs): prefect-ray's task runner,
+each job a Ray task with the resources the settings declare."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+import torch
+from mlflow import MlflowClient
+from safetensors.torch import load_file
+
+from components.settings import get_settings
+from flows.jobs import on_cluster
+from flows.train_expert import train_experts
+from tests.conftest import MICRO_TINY_ENV, project_home
+from tests.helpers import free_port, prepare_without_prefect
+
+pytestmark = pytest.mark.integration
+MLLMCL = str(Path(sys.executable).with_name("mllmcl"))
+
+RAY_ENV = {
+    "MLLMCL_CLUSTER__RUNNER": "ray",
+    "MLLMCL_CLUSTER__CPUS_PER_JOB": "1",
+    "MLLMCL_CLUSTER__GPUS_PER_JOB": "1",
+}
+
+
+@pytest.fixture
+def local_ray():
+    ray = pytest.importorskip("ray")
+    ray.init(
+        num_cpus=2,
+        num_gpus=2,  # logical: Ray hands them out, torch finds no CUDA device on this machine
+        include_dashboard=False,
+        log_to_driver=False,
+        object_store_memory=100 * 1024 * 1024,
+    )
+    yield ray
+    ray.shutdown()
+
+
+def _train(root, micro_domain, env, tasks, base_from=None):
+    """The experts of `tasks` trained in a fresh home under `root` with `env` set."""
+    root.mkdir()
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        project_home(root, patch, MICRO_TINY_ENV | env) as home,
+    ):
+        settings = get_settings()
+        prepare_without_prefect(micro_domain, "micro", settings)
+        if base_from is not None:  # the same tiny base, registered here on first use
+            for folder in (base_from / "models").glob("tiny-base-*"):
+                shutil.copytree(folder, settings.models_dir / folder.name)
+        experts = on_cluster(train_experts)("micro", tasks)
+        client = MlflowClient(settings.resolved_tracking_uri)
+        runs = {
+            e.task: client.get_run(
+                client.get_model_version(f"mllmcl-micro-expert-{e.task}", e.version).run_id
+            )
+            for e in experts
+        }
+        return home, experts, runs
+
+
+def _weights(expert):
+    return load_file(str(expert.folder / "adapter_model.safetensors"))
+
+
+def test_two_experts_train_in_parallel_as_ray_tasks_and_equal_local_ones(
+    prefect_server, local_ray, micro_domain, tmp_path
+):
+    tasks = ["RS", "Med"]
+    local_home, local, _ = _train(tmp_path / "local", micro_domain, {}, tasks)
+    _, on_ray, runs = _train(tmp_path / "ray", micro_domain, RAY_ENV, tasks, base_from=local_home)
+
+    assert [(e.task, e.version, e.reused) for e in on_ray] == [(t, "1", False) for t in tasks]
+    for task in tasks:
+        tags = runs[task].data.tags
+        assert tags["mllmcl.runner"] == "ray"
+        assert (tags["mllmcl.ray.cpu"], tags["mllmcl.ray.gpu"]) == ("1", "1")
+        assert tags["mllmcl.torch_threads"] == "1"  # torch follows the CPUs Ray gave the task
+    first, second = (runs[t].info for t in tasks)
+    assert runs["RS"].data.tags["mllmcl.pid"] != runs["Med"].data.tags["mllmcl.pid"]
+    assert first.start_time < second.end_time and second.start_time < first.end_time  # overlap
+
+    for here, there in zip(local, on_ray, strict=True):
+        mine, theirs = _weights(here), _weights(there)
+        assert mine.keys() == theirs.keys() and mine
+        for name in mine:
+            torch.testing.assert_close(mine[name], theirs[name], rtol=1e-4, atol=1e-5)
+
+
+def _cluster_command(*arguments: str, home, env=None) -> subprocess.CompletedProcess:
+    environment = os.environ | {"MLLMCL_HOME": str(home), **(env or {})}
+    return subprocess.run(
+        [MLLMCL, "cluster", *arguments],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_task_arrival_runs_on_the_local_cluster_against_its_tracking_server(
+    home, micro_domain, monkeypatch
+):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from components.cluster.local_cluster import read_cluster
+    from flows.continual import on_task_arrival
+
+    ports = {name: free_port() for name in ("ray", "dashboard", "mlflow", "prefect")}
+    options = [f"--{name}-port={port}" for name, port in ports.items()]
+    started = _cluster_command("up", "--cpus=2", *options, home=home)
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        cluster = read_cluster(home)
+        assert cluster is not None
+        assert f"source {cluster.folder / 'cluster.env'}" in started.stdout
+        again = _cluster_command("up", *options, home=home)
+        assert again.returncode == 1 and "is up already" in again.stderr
+        for name, value in (cluster.environment() | MICRO_TINY_ENV).items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        with temporary_settings({PREFECT_API_URL: cluster.prefect_api}):
+            promotion = on_cluster(on_task_arrival)("RS", micro_domain, "micro")
+        assert promotion.version == "1"
+
+        client = MlflowClient(cluster.mlflow_uri)  # the tracking server, not a local file
+        expert = client.get_model_version("mllmcl-micro-expert-RS", "1")
+        run = client.get_run(expert.run_id)
+        assert run.data.tags["mllmcl.runner"] == "ray"
+        assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied by the server
+        assert list((cluster.folder / "mlflow-artifacts").rglob("adapter_model.safetensors"))
+        assert not (home / "mlflow" / "mlflow.db").exists()
+    finally:
+        import ray
+
+        ray.shutdown()  # this process's connection to the cluster
+        stopped = _cluster_command("down", home=home)
+    assert stopped.returncode == 0 and "stopped: ray, mlflow, prefect" in stopped.stdout
+    assert all(not psutil.pid_exists(s.pid) for s in cluster.services.values())
