@@ -18,20 +18,25 @@ from components.evaluation.report import BenchmarkResults, comparison_table
 from components.locking import Busy
 from components.registry.models import bundle_model_name
 from components.registry.promotion import CHAMPION
+from components.registry.tracking import TrackingServerUnreachable
 from components.settings import get_settings
 from components.timing import stage
 
-BUSY_EXIT = 3
+BUSY_EXIT, UNREACHABLE_EXIT = 3, 4
 
 
 @contextmanager
-def refusing_when_busy() -> Iterator[None]:
-    """Another run of the benchmark held it past the lock timeout: say so, exit 3."""
+def refusing_what_cannot_run() -> Iterator[None]:
+    """A run that cannot go ahead says why: another run of the benchmark held it past the lock
+    timeout (exit 3), the tracking server does not answer (exit 4)."""
     try:
         yield
     except Busy as error:
         errors.print(f"[red]{error}[/]")
         raise typer.Exit(BUSY_EXIT) from None
+    except TrackingServerUnreachable as error:
+        errors.print(f"[red]{error}[/]")
+        raise typer.Exit(UNREACHABLE_EXIT) from None
 
 
 def arrive(
@@ -53,7 +58,7 @@ def arrive(
     from flows.continual import on_task_arrival
     from flows.jobs import on_cluster
 
-    with refusing_when_busy(), pipeline_output(get_settings().log_file):
+    with refusing_what_cannot_run(), pipeline_output(get_settings().log_file):
         promotion = on_cluster(on_task_arrival)(task, source.resolve(), benchmark)
     _print_promotion(promotion)
 
@@ -66,7 +71,7 @@ def retrain(
     from flows.continual import scheduled_retrain
     from flows.jobs import on_cluster
 
-    with refusing_when_busy(), pipeline_output(get_settings().log_file):
+    with refusing_what_cannot_run(), pipeline_output(get_settings().log_file):
         promotion = on_cluster(scheduled_retrain)(benchmark, source)
     _print_promotion(promotion)
 
@@ -87,7 +92,7 @@ def run_and_print_benchmark(track: str, methods: list[str], preset: str | None) 
 
     settings = get_settings()
     source = settings.sources_dir / track
-    with refusing_when_busy(), pipeline_output(settings.log_file):
+    with refusing_what_cannot_run(), pipeline_output(settings.log_file):
         if preset is not None:
             with stage(f"generate the {track} track ({preset})"):
                 generate_benchmark(

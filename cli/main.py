@@ -15,7 +15,7 @@ from cli.cluster import cluster_app
 from cli.loop import (
     arrive,
     benchmark,
-    refusing_when_busy,
+    refusing_what_cannot_run,
     retrain,
     run_and_print_benchmark,
     serve,
@@ -126,7 +126,7 @@ def run_prepare(source: Path, benchmark: str, track: str | None, tasks: list[str
 
     try:
         with (
-            refusing_when_busy(),
+            refusing_what_cannot_run(),
             pipeline_output(get_settings().log_file),
             stage(f"prepare {benchmark} from {source}"),
         ):
@@ -266,7 +266,7 @@ def train_expert_command(
     from flows.train_expert import train_experts
 
     names = [t.strip() for t in tasks.split(",")] if tasks else None
-    with pipeline_output(get_settings().log_file):
+    with refusing_what_cannot_run(), pipeline_output(get_settings().log_file):
         items = on_cluster(train_experts)(benchmark, names)
     for item in items:
         state = "reused" if item.reused else "trained"
@@ -283,7 +283,7 @@ def train_router_command(
     from flows.train_router import train_router
 
     names = [t.strip() for t in tasks.split(",")] if tasks else None
-    with pipeline_output(get_settings().log_file):
+    with refusing_what_cannot_run(), pipeline_output(get_settings().log_file):
         pool = on_cluster(train_router)(benchmark, names)
     router, evaluation = pool.router, pool.evaluation
     console.print(f"{router.name} v{router.version} ({'reused' if router.reused else 'trained'})")

@@ -40,7 +40,11 @@ def _declared_resources() -> AbstractContextManager[Any]:
         return nullcontext()
     from prefect_ray.context import remote_options
 
-    return remote_options(num_cpus=cluster.cpus_per_job, num_gpus=cluster.gpus_per_job)
+    return remote_options(
+        num_cpus=cluster.cpus_per_job,
+        num_gpus=cluster.gpus_per_job,
+        max_retries=cluster.job_retries,  # a rerun finds nothing kept, so it does the work again
+    )
 
 
 class PrefectRunner:

@@ -32,7 +32,7 @@ def test_the_cluster_settings_come_from_the_environment(home, monkeypatch):
 def test_a_job_outside_ray_says_it_ran_locally():
     tags = placement_tags()
     assert tags["mllmcl.runner"] == "local"
-    assert tags["mllmcl.host"] == socket.gethostname()
+    assert int(tags["mllmcl.torch_threads"]) >= 1
     assert not any(name.startswith("mllmcl.ray.") for name in tags)
 
 

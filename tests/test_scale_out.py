@@ -3,8 +3,11 @@ each job a Ray task with the resources the settings declare."""
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -22,6 +25,11 @@ from tests.helpers import free_port, prepare_without_prefect
 pytestmark = pytest.mark.integration
 MLLMCL = str(Path(sys.executable).with_name("mllmcl"))
 
+OPEN_GATES = {  # the micro experts are not good ones; the test is about where they run
+    "MLLMCL_GATES__NEW_TASK_FLOOR": "0",
+    "MLLMCL_GATES__NEW_TASK_MARGIN": "-100",
+    "MLLMCL_GATES__ROUTER_FLOOR": "0",
+}
 RAY_ENV = {
     "MLLMCL_CLUSTER__RUNNER": "ray",
     "MLLMCL_CLUSTER__CPUS_PER_JOB": "1",
@@ -33,6 +41,7 @@ RAY_ENV = {
 def local_ray():
     ray = pytest.importorskip("ray")
     ray.init(
+        address="local",  # a new instance, whatever other cluster runs on this machine
         num_cpus=2,
         num_gpus=2,  # logical: Ray hands them out, torch finds no CUDA device on this machine
         include_dashboard=False,
@@ -111,6 +120,7 @@ def test_a_task_arrival_runs_on_the_local_cluster_against_its_tracking_server(
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from components.cluster.local_cluster import read_cluster
+    from components.registry.tracking import TrackingServerUnreachable
     from flows.continual import on_task_arrival
 
     ports = {name: free_port() for name in ("ray", "dashboard", "mlflow", "prefect")}
@@ -123,7 +133,7 @@ def test_a_task_arrival_runs_on_the_local_cluster_against_its_tracking_server(
         assert f"source {cluster.folder / 'cluster.env'}" in started.stdout
         again = _cluster_command("up", *options, home=home)
         assert again.returncode == 1 and "is up already" in again.stderr
-        for name, value in (cluster.environment() | MICRO_TINY_ENV).items():
+        for name, value in (cluster.environment() | MICRO_TINY_ENV | OPEN_GATES).items():
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         with temporary_settings({PREFECT_API_URL: cluster.prefect_api}):
@@ -137,10 +147,67 @@ def test_a_task_arrival_runs_on_the_local_cluster_against_its_tracking_server(
         assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied by the server
         assert list((cluster.folder / "mlflow-artifacts").rglob("adapter_model.safetensors"))
         assert not (home / "mlflow" / "mlflow.db").exists()
+
+        os.killpg(cluster.services["mlflow"].pid, signal.SIGKILL)  # the tracking server fails
+        with (
+            temporary_settings({PREFECT_API_URL: cluster.prefect_api}),
+            pytest.raises(TrackingServerUnreachable, match=cluster.mlflow_uri),
+        ):
+            on_cluster(on_task_arrival)("Med", micro_domain, "micro")
+        store = MlflowClient(f"sqlite:///{cluster.folder / 'mlflow.db'}")  # the server's own
+        champion = store.get_model_version_by_alias("mllmcl-micro-bundle", "champion")
+        assert str(champion.version) == promotion.champion == "1"
+        assert not store.search_model_versions("name = 'mllmcl-micro-expert-Med'")
     finally:
         import ray
 
         ray.shutdown()  # this process's connection to the cluster
         stopped = _cluster_command("down", home=home)
-    assert stopped.returncode == 0 and "stopped: ray, mlflow, prefect" in stopped.stdout
+    assert stopped.returncode == 0 and "stopped: ray, prefect" in stopped.stdout
     assert all(not psutil.pid_exists(s.pid) for s in cluster.services.values())
+
+
+def test_a_killed_worker_is_retried_and_its_expert_registered_once(
+    prefect_server, local_ray, micro_domain, tmp_path
+):
+    root = tmp_path / "killed"
+    root.mkdir()
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        project_home(root, patch, MICRO_TINY_ENV | RAY_ENV),
+    ):
+        settings = get_settings()
+        prepare_without_prefect(micro_domain, "micro", settings)
+        client = MlflowClient(settings.resolved_tracking_uri)
+        outcome: dict = {}
+        flow = threading.Thread(
+            target=lambda: outcome.update(experts=on_cluster(train_experts)("micro", ["RS"]))
+        )
+        flow.start()
+        killed = _kill_the_worker_training(client, "expert-RS", timeout=300)
+        flow.join(timeout=600)
+        [expert] = outcome["experts"]
+        assert (expert.version, expert.reused) == ("1", False)
+        assert len(client.search_model_versions("name = 'mllmcl-micro-expert-RS'")) == 1
+        runs = client.search_runs(
+            [e.experiment_id for e in client.search_experiments()],
+            "attributes.run_name = 'expert-RS'",
+        )
+        pids = {r.info.status: r.data.tags["mllmcl.pid"] for r in runs}
+        assert pids["FINISHED"] != str(killed) and pids["RUNNING"] == str(killed)
+
+
+def _kill_the_worker_training(client, run_name: str, timeout: float) -> int:
+    """SIGKILL the process behind the first RUNNING run of that name, once it is training."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for run in client.search_runs(
+            [e.experiment_id for e in client.search_experiments()],
+            f"attributes.run_name = '{run_name}' and attributes.status = 'RUNNING'",
+        ):
+            if client.get_metric_history(run.info.run_id, "train/loss"):
+                pid = int(run.data.tags["mllmcl.pid"])
+                os.kill(pid, signal.SIGKILL)
+                return pid
+        time.sleep(0.5)
+    raise TimeoutError(f"no {run_name} run was training within {timeout:.0f} s")

@@ -18,4 +18,9 @@ def connect(cluster: ClusterSettings) -> None:
     if cluster.address:
         ray.init(address=cluster.address, log_to_driver=False)
     else:
-        ray.init(num_cpus=cluster.local_cpus, include_dashboard=False, log_to_driver=False)
+        ray.init(  # "local": a new instance, not whichever cluster this machine ran last
+            address="local",
+            num_cpus=cluster.local_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+        )

@@ -27,3 +27,6 @@ class ClusterSettings(BaseModel):
         1.0, gt=0, description="CPUs Ray reserves for each job (an expert, the router, ...)"
     )
     gpus_per_job: float = Field(0.0, ge=0, description="GPUs Ray reserves for each job")
+    job_retries: int = Field(
+        2, ge=0, description="how often Ray reruns a job whose worker died (a lost node, OOM)"
+    )

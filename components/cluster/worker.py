@@ -1,10 +1,8 @@
 """What a job sees of the worker it runs on: the resources its cluster gave it, the torch threads
-that follow from them, and tags that say where it ran."""
+that follow from them, and tags that say how it ran."""
 
 from __future__ import annotations
 
-import os
-import socket
 import sys
 
 import torch
@@ -30,11 +28,10 @@ def follow_assigned_cpus() -> None:
 
 
 def placement_tags() -> dict[str, str]:
-    """Where a job ran: the host, the process, the runner and what it was given."""
+    """How a job ran: the runner, what it was given, torch's threads (every run also names its
+    host and process: components/registry/tracking.py, owner_tags)."""
     resources = _ray_resources()
     tags = {
-        "mllmcl.host": socket.gethostname(),
-        "mllmcl.pid": str(os.getpid()),
         "mllmcl.runner": "local" if resources is None else "ray",
         "mllmcl.torch_threads": str(torch.get_num_threads()),
     }

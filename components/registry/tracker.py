@@ -36,7 +36,7 @@ class Tracker:
     def run(
         self, name: str, kind: str, key: str, tags: Mapping[str, str] | None = None
     ) -> Iterator[str]:
-        """A run of this job (system metrics, wall time) tagged with its key and where it ran;
+        """A run of this job (system metrics, wall time) tagged with its key and how it ran;
         yields its id."""
         with tracked_run(
             self.experiment,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import socket
 import tempfile
+import urllib.error
+import urllib.request
 import warnings
 from pathlib import Path
 
@@ -60,11 +62,33 @@ def close_abandoned_runs(experiment_ids: list[str]) -> list[str]:
     return closed
 
 
+class TrackingServerUnreachable(ConnectionError):
+    """The configured MLflow tracking server does not answer."""
+
+
+def _check_answers(uri: str) -> None:
+    """A tracking server that does not answer stops the work before it starts anything (MLflow
+    itself would retry each call for minutes, then fail wherever the work had got to)."""
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=10):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered (a proxy or an auth layer in front of it has its say later)
+    except OSError as error:
+        raise TrackingServerUnreachable(
+            f"the MLflow tracking server at {uri} does not answer ({error}); start it "
+            "(`mllmcl cluster up` starts a local one) or point MLLMCL_TRACKING_URI at another"
+        ) from error
+
+
 def configure_tracking(settings: Settings) -> str:
-    """Point MLflow at the store (creating the embedded sqlite one when needed)."""
+    """Point MLflow at the store (creating the embedded sqlite one when needed; a tracking
+    server must answer)."""
     uri = settings.resolved_tracking_uri
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    elif uri.startswith(("http://", "https://")):
+        _check_answers(uri)
     mlflow.set_tracking_uri(uri)
     return uri
 
