@@ -1,12 +1,21 @@
 """Scale-out pieces that need no cluster: the settings, what a job sees outside Ray, the refusals
 of the Ray runner and of the local cluster."""
 
+import os
 import socket
 
 import pytest
 from pydantic import ValidationError
 
-from components.cluster.local_cluster import STATE_FILE, Ports, cluster_folder, down, up
+from components.cluster.local_cluster import (
+    STATE_FILE,
+    LocalCluster,
+    Ports,
+    Service,
+    cluster_folder,
+    down,
+    up,
+)
 from components.cluster.worker import placement_tags
 from components.settings import Settings, get_settings
 from tests.helpers import free_port
@@ -62,3 +71,16 @@ def test_a_local_cluster_is_refused_a_port_in_use_and_starts_nothing(home):
             up(home, ports)
     assert not (cluster_folder(home) / STATE_FILE).exists()
     assert down(home) == []  # nothing to stop
+
+
+def test_a_second_local_cluster_of_a_home_is_refused(home):
+    folder = cluster_folder(home)
+    folder.mkdir()
+    running = Service(pid=os.getpid(), url="http://127.0.0.1:1", log=folder / "x.log")
+    state = LocalCluster(
+        folder=folder, services={"ray": running}, dashboard="", ray_address="127.0.0.1:1"
+    )
+    (folder / STATE_FILE).write_text(state.model_dump_json(), encoding="utf-8")
+    ports = Ports(ray=free_port(), dashboard=free_port(), mlflow=free_port(), prefect=free_port())
+    with pytest.raises(RuntimeError, match="is up already"):
+        up(home, ports)

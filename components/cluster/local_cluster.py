@@ -219,7 +219,7 @@ def up(
     return cluster
 
 
-def _stop_all(services: Iterable[Service], grace: float = 20) -> None:
+def _stop_all(services: Iterable[Service], grace: float = 10) -> None:
     """Each service's process group: asked to stop, killed after `grace` seconds."""
     groups = [s.pid for s in services]
     _signal_groups(groups, signal.SIGTERM)

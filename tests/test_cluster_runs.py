@@ -30,6 +30,7 @@ OPEN_GATES = {  # the micro experts are not good ones; the test is about where t
     "MLLMCL_GATES__NEW_TASK_MARGIN": "-100",
     "MLLMCL_GATES__ROUTER_FLOOR": "0",
 }
+ONE_EPOCH = {"MLLMCL_EXPERT_PRESET": "official"}  # one epoch: where the experts run is the point
 RAY_ENV = {
     "MLLMCL_CLUSTER__RUNNER": "ray",
     "MLLMCL_CLUSTER__CPUS_PER_JOB": "1",
@@ -52,7 +53,14 @@ def local_ray():
     ray.shutdown()
 
 
-def _train(root, micro_domain, env, tasks, base_from=None):
+def _with_base(models_dir: Path, tiny_base) -> None:
+    """The session's micro base in this home's models folder: found there and registered on
+    first use, not built again."""
+    built = Path(tiny_base.ref.name_or_path)
+    shutil.copytree(built, models_dir / built.name)
+
+
+def _train(root, micro_domain, tiny_base, env, tasks):
     """The experts of `tasks` trained in a fresh home under `root` with `env` set."""
     root.mkdir()
     with (
@@ -61,9 +69,7 @@ def _train(root, micro_domain, env, tasks, base_from=None):
     ):
         settings = get_settings()
         prepare_without_prefect(micro_domain, "micro", settings)
-        if base_from is not None:  # the same tiny base, registered here on first use
-            for folder in (base_from / "models").glob("tiny-base-*"):
-                shutil.copytree(folder, settings.models_dir / folder.name)
+        _with_base(settings.models_dir, tiny_base)
         experts = on_cluster(train_experts)("micro", tasks)
         client = MlflowClient(settings.resolved_tracking_uri)
         runs = {
@@ -80,11 +86,11 @@ def _weights(expert):
 
 
 def test_two_experts_train_in_parallel_as_ray_tasks_and_equal_local_ones(
-    prefect_server, local_ray, micro_domain, tmp_path
+    prefect_server, local_ray, micro_domain, tiny_base, tmp_path
 ):
     tasks = ["RS", "Med"]
-    local_home, local, _ = _train(tmp_path / "local", micro_domain, {}, tasks)
-    _, on_ray, runs = _train(tmp_path / "ray", micro_domain, RAY_ENV, tasks, base_from=local_home)
+    _, local, _ = _train(tmp_path / "local", micro_domain, tiny_base, ONE_EPOCH, tasks)
+    _, on_ray, runs = _train(tmp_path / "ray", micro_domain, tiny_base, ONE_EPOCH | RAY_ENV, tasks)
 
     assert [(e.task, e.version, e.reused) for e in on_ray] == [(t, "1", False) for t in tasks]
     for task in tasks:
@@ -115,7 +121,7 @@ def _cluster_command(*arguments: str, home, env=None) -> subprocess.CompletedPro
 
 
 def test_a_task_arrival_runs_on_the_local_cluster_against_its_tracking_server(
-    home, micro_domain, monkeypatch
+    home, micro_domain, tiny_base, monkeypatch
 ):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -131,9 +137,10 @@ def test_a_task_arrival_runs_on_the_local_cluster_against_its_tracking_server(
         cluster = read_cluster(home)
         assert cluster is not None
         assert f"source {cluster.folder / 'cluster.env'}" in started.stdout
-        again = _cluster_command("up", *options, home=home)
-        assert again.returncode == 1 and "is up already" in again.stderr
-        for name, value in (cluster.environment() | MICRO_TINY_ENV | OPEN_GATES).items():
+        _with_base(home / "models", tiny_base)
+        for name, value in (
+            cluster.environment() | MICRO_TINY_ENV | ONE_EPOCH | OPEN_GATES
+        ).items():
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         with temporary_settings({PREFECT_API_URL: cluster.prefect_api}):
@@ -168,7 +175,7 @@ def test_a_task_arrival_runs_on_the_local_cluster_against_its_tracking_server(
 
 
 def test_a_killed_worker_is_retried_and_its_expert_registered_once(
-    prefect_server, local_ray, micro_domain, tmp_path
+    prefect_server, local_ray, micro_domain, tiny_base, tmp_path
 ):
     root = tmp_path / "killed"
     root.mkdir()
@@ -178,6 +185,7 @@ def test_a_killed_worker_is_retried_and_its_expert_registered_once(
     ):
         settings = get_settings()
         prepare_without_prefect(micro_domain, "micro", settings)
+        _with_base(settings.models_dir, tiny_base)
         client = MlflowClient(settings.resolved_tracking_uri)
         outcome: dict = {}
         flow = threading.Thread(
