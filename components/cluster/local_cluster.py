@@ -16,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel
 
@@ -100,7 +101,7 @@ def _tool(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def _start(command: list[str], log: Path, env: dict[str, str] | None = None) -> int:
+def _start(command: list[str], log: Path, env: dict[str, str]) -> int:
     with log.open("ab") as out:
         process = subprocess.Popen(
             command,
@@ -108,7 +109,7 @@ def _start(command: list[str], log: Path, env: dict[str, str] | None = None) -> 
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stopped as one, with its children
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **env},
         )
     return process.pid
 
@@ -135,6 +136,44 @@ def _answers(url: str) -> Callable[[], bool]:
     return ready
 
 
+class _Launch(NamedTuple):
+    name: str  # of the service and its log
+    what: str  # for the messages
+    command: list[str]
+    url: str
+    ready: Callable[[], bool]
+    env: dict[str, str]
+
+
+def _launches(folder: Path, ports: Ports, cpus: int | None, gpus: int | None) -> list[_Launch]:
+    resources = (["--num-cpus", str(cpus)] if cpus else []) + (
+        ["--num-gpus", str(gpus)] if gpus is not None else []
+    )
+    mlflow_url, prefect_url = f"http://{HOST}:{ports.mlflow}", f"http://{HOST}:{ports.prefect}"
+    ray = [_tool("ray"), "start", "--head", "--block", f"--port={ports.ray}"]
+    ray += [f"--dashboard-host={HOST}", f"--dashboard-port={ports.dashboard}", *resources]
+    mlflow = [_tool("mlflow"), "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}"]
+    mlflow += ["--artifacts-destination", str(folder / "mlflow-artifacts")]
+    mlflow += ["--host", HOST, "--port", str(ports.mlflow), "--workers", "1"]
+    prefect = [_tool("prefect"), "server", "start", "--host", HOST, "--port", str(ports.prefect)]
+    return [
+        _Launch(
+            "ray", "the Ray head", ray, f"{HOST}:{ports.ray}", lambda: _port_taken(ports.ray), {}
+        ),
+        _Launch(
+            "mlflow", "the MLflow server", mlflow, mlflow_url, _answers(f"{mlflow_url}/health"), {}
+        ),
+        _Launch(
+            "prefect",
+            "the Prefect server",
+            prefect,
+            prefect_url,
+            _answers(f"{prefect_url}/api/health"),
+            {"PREFECT_HOME": str(folder / "prefect")},
+        ),
+    ]
+
+
 def up(
     home: Path, ports: Ports, cpus: int | None = None, gpus: int | None = None, timeout: float = 120
 ) -> LocalCluster:
@@ -150,68 +189,19 @@ def up(
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     started: dict[str, Service] = {}
     try:
-        ray_log = folder / "logs" / "ray.log"
-        resources = (["--num-cpus", str(cpus)] if cpus else []) + (
-            ["--num-gpus", str(gpus)] if gpus is not None else []
-        )
-        ray_address = f"{HOST}:{ports.ray}"
-        pid = _start(
-            [
-                _tool("ray"),
-                "start",
-                "--head",
-                "--block",
-                f"--node-ip-address={HOST}",
-                f"--port={ports.ray}",
-                "--dashboard-host",
-                HOST,
-                f"--dashboard-port={ports.dashboard}",
-                *resources,
-            ],
-            ray_log,
-        )
-        started["ray"] = Service(pid=pid, url=ray_address, log=ray_log)
-        dashboard = f"http://{HOST}:{ports.dashboard}"
-        _wait_until(lambda: _port_taken(ports.ray), "the Ray head", pid, ray_log, timeout)
-
-        mlflow_log = folder / "logs" / "mlflow.log"
-        mlflow_url = f"http://{HOST}:{ports.mlflow}"
-        pid = _start(
-            [
-                _tool("mlflow"),
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{folder / 'mlflow.db'}",
-                "--artifacts-destination",
-                str(folder / "mlflow-artifacts"),
-                "--host",
-                HOST,
-                "--port",
-                str(ports.mlflow),
-                "--workers",
-                "1",
-            ],
-            mlflow_log,
-        )
-        started["mlflow"] = Service(pid=pid, url=mlflow_url, log=mlflow_log)
-        _wait_until(_answers(f"{mlflow_url}/health"), "the MLflow server", pid, mlflow_log, timeout)
-
-        prefect_log = folder / "logs" / "prefect.log"
-        prefect_url = f"http://{HOST}:{ports.prefect}"
-        pid = _start(
-            [_tool("prefect"), "server", "start", "--host", HOST, "--port", str(ports.prefect)],
-            prefect_log,
-            env={"PREFECT_HOME": str(folder / "prefect")},
-        )
-        started["prefect"] = Service(pid=pid, url=prefect_url, log=prefect_log)
-        _wait_until(
-            _answers(f"{prefect_url}/api/health"), "the Prefect server", pid, prefect_log, timeout
-        )
+        for launch in _launches(folder, ports, cpus, gpus):
+            log = folder / "logs" / f"{launch.name}.log"
+            pid = _start(launch.command, log, launch.env)
+            started[launch.name] = Service(pid=pid, url=launch.url, log=log)
+            _wait_until(launch.ready, launch.what, pid, log, timeout)
     except BaseException:
         _stop_all(started.values())
         raise
     cluster = LocalCluster(
-        folder=folder, services=started, dashboard=dashboard, ray_address=ray_address
+        folder=folder,
+        services=started,
+        dashboard=f"http://{HOST}:{ports.dashboard}",
+        ray_address=started["ray"].url,
     )
     (folder / STATE_FILE).write_text(cluster.model_dump_json(indent=2), encoding="utf-8")
     exports = "".join(f"export {k}={v}\n" for k, v in cluster.environment().items())
