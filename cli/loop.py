@@ -108,12 +108,14 @@ def run_and_print_benchmark(track: str, methods: list[str], preset: str | None) 
         if results.champion
         else "none (no bundle has passed its gates)"
     )
+    uri = settings.resolved_tracking_uri
+    served = uri.startswith(("http://", "https://"))  # a tracking server is its own UI
     console.print(f"\n[bold]{track}[/]\n{comparison_table(results)}\n")
     console.print(
         f"Report: {latest / track / 'report.md'} (results.json and plots beside); "
         f"every track: {latest / 'report.md'}\n"
         f"Champion: {champion}\n"
-        f"MLflow UI: mlflow ui --backend-store-uri {settings.resolved_tracking_uri}"
+        f"MLflow UI: {uri if served else f'mlflow ui --backend-store-uri {uri}'}"
         + (f"\nServe it: mllmcl serve --benchmark {track}" if results.champion else "")
     )
 

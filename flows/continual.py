@@ -4,21 +4,26 @@ A task arrives: prepare its data, train its expert (earlier experts are reused u
 retrain the router on the replay of every seen task, evaluate the routed bundle on every seen
 task, gate it against the champion, register it and promote it. A scheduled retrain re-prepares
 the sources and does the same for whatever changed. A benchmark run takes a whole track through
-MR-LoRA step by step and through the LoRA-FT baselines, beside the Zero-shot and Oracle rows,
-and publishes the report. Every job is keyed by its inputs (data versions, base, settings, the
+MR-LoRA step by step and through the LoRA-FT baselines, beside the Zero-shot and Oracle rows
+(on a cluster the baselines and the Zero-shot row run beside MR-LoRA's steps), and publishes
+the report. Every job is keyed by its inputs (data versions, base, settings, the
 records of the jobs before it) and the registry keeps what was done under each key, so a rerun
 after a crash continues where it stopped and trains nothing twice.
 """
 
 from __future__ import annotations
 
+import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
+from components.cluster.worker import follow_assigned_cpus
 from components.data.tasks import Track
-from components.evaluation.report import BenchmarkResults, method_result
+from components.evaluation.report import BenchmarkResults, MethodResult, method_result
+from components.jobs.job import BenchmarkScope
 from components.jobs.promotion import Promotion
 from components.jobs.reference_rows import ZeroShotJob, oracle_accuracies
 from components.jobs.report import publish_report
@@ -30,7 +35,7 @@ from components.registry.models import pipeline_run
 from components.registry.tracking import benchmark_experiment
 from components.settings import get_settings
 from components.timing import stage
-from flows.jobs import RUNNER, benchmark_scope, on_cluster, prepared
+from flows.jobs import RUNNER, benchmark_scope, on_cluster, prepared, start
 from flows.prepare import prepare_data
 
 
@@ -82,6 +87,29 @@ def scheduled_retrain(benchmark: str = "domain", source: Path | None = None) -> 
         return on_cluster(learn_task)(benchmark, None, seen, seen, run).promotion
 
 
+@task(name="method", task_run_name="{method}", cache_policy=NO_CACHE)
+def _learn_in_order(
+    method: str, scope: BenchmarkScope, tasks: list[str]
+) -> tuple[MethodResult, float]:
+    """A method through the tasks, its jobs one after another in this task run; with the
+    seconds it took."""
+    follow_assigned_cpus()
+    timings: dict[str, float] = {}
+    with stage(method, timings):
+        outcomes = learn_in_order(METHODS[method], RUNNER, scope, tasks)
+    return method_result(tasks, [o.accuracies() for o in outcomes]), timings[method]
+
+
+@task(name="zero-shot", cache_policy=NO_CACHE)
+def _zero_shot(scope: BenchmarkScope, tasks: list[str]) -> tuple[dict[str, float], float]:
+    """The base alone on every task; with the seconds it took."""
+    follow_assigned_cpus()
+    timings: dict[str, float] = {}
+    with stage("zero-shot", timings):
+        accuracies = ZeroShotJob(scope=scope, tasks=tasks).run().accuracies()
+    return accuracies, timings["zero-shot"]
+
+
 @flow(name="benchmark")
 def run_benchmark(
     track: Track = "domain",
@@ -89,15 +117,17 @@ def run_benchmark(
     source: Path | None = None,
     tasks: list[str] | None = None,
 ) -> BenchmarkResults:
-    """MR-LoRA through the track (each step a task arrival with gates and promotion, evaluated
-    on every task), then each baseline method, the Zero-shot and Oracle rows, and the report.
-    `tasks`: a subset of the track's tasks, in its order (default: all)."""
+    """The baselines and the Zero-shot row started (on a cluster they run beside what follows),
+    MR-LoRA through the track (each step a task arrival with gates and promotion, evaluated on
+    every task), then the Oracle row and the report. `tasks`: a subset of the track's tasks, in
+    its order (default: all)."""
     methods = methods or ["mr-lora", "lora-ft"]
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
     settings = get_settings()
     timings: dict[str, float] = {}
+    started = time.perf_counter()
     with (
         _exclusive(track, "a benchmark run"),
         pipeline_run(benchmark_experiment(track), f"benchmark-{track}", settings) as run,
@@ -106,6 +136,13 @@ def run_benchmark(
             prepare_data(Path(source or settings.sources_dir / track), track, track, tasks)
             scope = benchmark_scope(track, run)
             tasks = tasks or scope.manifest.names
+        one_job = settings.cluster.per_job
+        baselines = {
+            name: start(_learn_in_order, one_job, name, scope, tasks)
+            for name in methods
+            if name != MrLora.name
+        }
+        zero_shot = start(_zero_shot, one_job, scope, tasks)
         steps = []  # MR-LoRA: each step a task arrival, with gates and promotion
         for i, name in enumerate(tasks, start=1):
             with stage(f"mr-lora: {name} arrives", timings):
@@ -117,20 +154,17 @@ def run_benchmark(
                 [s.accuracies() for s in steps],
                 [s.evaluation.router_accuracy or 0.0 for s in steps],
             )
-        for name in methods:
-            if name != MrLora.name:
-                with stage(name, timings):
-                    outcomes = learn_in_order(METHODS[name], RUNNER, scope, tasks)
-                    results[name] = method_result(tasks, [o.accuracies() for o in outcomes])
-        with stage("zero-shot", timings):
-            zero = RUNNER.run(ZeroShotJob(scope=scope, tasks=tasks))
+        for name, baseline in baselines.items():
+            results[name], timings[name] = baseline.result()
+        zero, timings["zero-shot"] = zero_shot.result()
         report = BenchmarkResults(
             benchmark=track,
             tasks=tasks,
             methods=results,
             oracle=oracle_accuracies(settings, steps[-1].experts),
-            zero_shot=zero.accuracies(),
+            zero_shot=zero,
             timings=timings,
+            wall_seconds=time.perf_counter() - started,
             champion=steps[-1].promotion.champion,
         )
         with stage("report"):

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast
 
-from prefect import Flow, flow, task
+from prefect import Flow, Task, flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.context import FlowRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 from prefect.settings import get_current_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from components.cluster.ray_connection import connect
+from components.cluster.settings import Reservation
 from components.cluster.worker import follow_assigned_cpus
 from components.data.build import Manifest, prepared_manifest
 from components.jobs.base_model import BaseJob
@@ -24,6 +25,8 @@ from components.models.base.loading import BaseRef
 from components.settings import get_settings
 
 Result = TypeVar("Result")
+Value = TypeVar("Value", covariant=True)
+P = ParamSpec("P")
 F = TypeVar("F", bound=Flow[Any, Any])
 
 
@@ -33,18 +36,56 @@ def _job(job: Job[Any]) -> Any:
     return job.run()
 
 
-def _declared_resources() -> AbstractContextManager[Any]:
-    """What Ray reserves for each job submitted in this context (the `cluster` settings)."""
+def _declared_resources(reservation: Reservation) -> AbstractContextManager[Any]:
+    """What Ray reserves for the tasks submitted in this context."""
     cluster = get_settings().cluster
     if cluster.runner != "ray":
         return nullcontext()
     from prefect_ray.context import remote_options
 
     return remote_options(
-        num_cpus=cluster.cpus_per_job,
-        num_gpus=cluster.gpus_per_job,
+        num_cpus=reservation.cpus,
+        num_gpus=reservation.gpus,
         max_retries=cluster.job_retries,  # a rerun finds nothing kept, so it does the work again
     )
+
+
+class Started(Protocol[Value]):
+    def result(self) -> Value: ...
+
+
+class Done(Generic[Result]):
+    """Work that ran when it was started."""
+
+    def __init__(self, value: Result) -> None:
+        self.value = value
+
+    def result(self) -> Result:
+        return self.value
+
+
+def _runs_here() -> bool:
+    """Whether work started now runs at once, on this thread: outside a flow, under Prefect's
+    default thread runner (threads of one process take turns anyway, and slow each other down:
+    see TORCH_ON_ONE_THREAD in components/models/lora/training.py), and inside a task run (a Ray
+    task that submitted more would hold its resources while they wait for theirs)."""
+    context = FlowRunContext.get()
+    return (
+        context is None
+        or isinstance(context.task_runner, ThreadPoolTaskRunner)
+        or TaskRunContext.get() is not None
+    )
+
+
+def start(
+    work: Task[P, Result], reservation: Reservation, *args: P.args, **kwargs: P.kwargs
+) -> Started[Result]:
+    """`work` as a Prefect task run: submitted to the flow's task runner (Ray: holding
+    `reservation`), or run at once where work runs here (`_runs_here`)."""
+    if _runs_here():
+        return Done(work(*args, **kwargs))
+    with _declared_resources(reservation):
+        return work.submit(*args, **kwargs)
 
 
 class PrefectRunner:
@@ -55,16 +96,10 @@ class PrefectRunner:
         return self.run_all([job])[0]
 
     def run_all(self, jobs: Sequence[Job[Result]]) -> list[Result]:
-        """A process or cluster task runner gets them all at once and runs them in parallel;
-        under Prefect's default thread runner they run one after the other on the flow's own
-        thread (threads of one process take turns anyway, and slow each other down: see
-        TORCH_ON_ONE_THREAD in components/models/lora/training.py)."""
-        context = FlowRunContext.get()
-        if context is None or isinstance(context.task_runner, ThreadPoolTaskRunner):
-            return [cast(Result, _job(job)) for job in jobs]
-        with _declared_resources():
-            futures = [_job.submit(job) for job in jobs]
-        return [cast(Result, future.result()) for future in futures]
+        """On a cluster they run in parallel, each holding its reservation; else one after the
+        other, here."""
+        started = [start(_job, job.reservation(), job) for job in jobs]
+        return [cast(Result, s.result()) for s in started]
 
 
 RUNNER = PrefectRunner()

@@ -38,6 +38,16 @@ def project_home(
     project = root / "home"
     project.mkdir()
     (project / "prefect.yaml").write_text("name: test\n")
+    with within_home(project, patch, env):
+        yield project
+
+
+@contextmanager
+def within_home(
+    project: Path, patch: pytest.MonkeyPatch, env: Mapping[str, str] = {}
+) -> Iterator[Path]:
+    """The settings pointing into an existing project home, with `env` set, until the context
+    ends (nothing of another home's store left in the environment)."""
     patch.setenv("MLLMCL_HOME", str(project))
     for name in ("MLLMCL_CONFIG", "MLLMCL_DATA_DIR", "MLLMCL_TRACKING_URI", "MLFLOW_TRACKING_URI"):
         patch.delenv(name, raising=False)

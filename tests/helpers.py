@@ -11,6 +11,14 @@ from components.data.source import fingerprint_source, plan_source
 from components.data.validation import validate_source
 from components.settings import Settings
 
+# Gates that pass whatever the micro experts score: for tests about how a bundle gets
+# registered and promoted, not about how good it is.
+OPEN_GATES = {
+    "MLLMCL_GATES__NEW_TASK_FLOOR": "0",
+    "MLLMCL_GATES__NEW_TASK_MARGIN": "-100",
+    "MLLMCL_GATES__ROUTER_FLOOR": "0",
+}
+
 
 def tree_digest(folder: Path) -> str:
     """One hash over every file (path and bytes) below `folder`."""

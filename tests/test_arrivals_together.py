@@ -14,6 +14,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import MICRO_TINY_ENV
+from tests.helpers import OPEN_GATES
 
 pytestmark = pytest.mark.integration
 MLLMCL = str(Path(sys.executable).with_name("mllmcl"))
@@ -28,9 +29,7 @@ def _environment(home: Path, tmp_path: Path, name: str) -> dict[str, str]:
         "PREFECT_HOME": str(prefect_home),
         "PREFECT_LOGGING_LEVEL": "INFO",
         **MICRO_TINY_ENV,
-        "MLLMCL_GATES__NEW_TASK_FLOOR": "0",
-        "MLLMCL_GATES__NEW_TASK_MARGIN": "-100",
-        "MLLMCL_GATES__ROUTER_FLOOR": "0",
+        **OPEN_GATES,
     }
     for name in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI"):
         environment.pop(name, None)

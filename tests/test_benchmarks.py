@@ -36,3 +36,24 @@ def test_vision_learnability_probes_a_frozen_base():
     )
     assert done.returncode == 0, done.stderr
     assert "frozen tower" in done.stdout and "small CNN" not in done.stdout
+
+
+def test_the_arrival_projection_follows_its_figures():
+    # 3600 samples at 1/s: an hour on one GPU, half on two (nothing else costs anything here)
+    free = ["--load", "0", "--ray-train-start", "0", "--efficiency", "1", "--test-samples", "0"]
+    done = _run(
+        "project_arrival.py",
+        "--train-rate",
+        "1",
+        "--train-samples",
+        "3600",
+        "--seen",
+        "1",
+        "--gpus",
+        "1",
+        "2",
+        *free,
+    )
+    assert done.returncode == 0, done.stderr
+    # the router: 20 samples x 1 task x 40 epochs at 1/s = 800 s on top
+    assert "| 3,600 | 1 | 13 min | 0 min | 1.2 h | 0.7 h |" in done.stdout

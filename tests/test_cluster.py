@@ -38,6 +38,14 @@ def test_the_cluster_settings_come_from_the_environment(home, monkeypatch):
         Settings()
 
 
+def test_several_train_workers_need_the_ray_runner(home, monkeypatch):
+    monkeypatch.setenv("MLLMCL_CLUSTER__TRAIN_WORKERS", "2")
+    with pytest.raises(ValidationError, match="train_workers = 2 needs runner = 'ray'"):
+        Settings()
+    monkeypatch.setenv("MLLMCL_CLUSTER__RUNNER", "ray")
+    assert Settings().cluster.train_workers == 2
+
+
 def test_a_job_outside_ray_says_it_ran_locally():
     tags = placement_tags()
     assert tags["mllmcl.runner"] == "local"

@@ -14,22 +14,19 @@ import psutil
 import pytest
 import torch
 from mlflow import MlflowClient
+from prefect import flow, task
 from safetensors.torch import load_file
 
+from components.cluster.settings import Reservation
 from components.settings import get_settings
-from flows.jobs import on_cluster
+from flows.jobs import on_cluster, start
 from flows.train_expert import train_experts
-from tests.conftest import MICRO_TINY_ENV, project_home
-from tests.helpers import free_port, prepare_without_prefect
+from tests.conftest import MICRO_TINY_ENV, project_home, within_home
+from tests.helpers import OPEN_GATES, free_port, prepare_without_prefect
 
 pytestmark = pytest.mark.integration
 MLLMCL = str(Path(sys.executable).with_name("mllmcl"))
 
-OPEN_GATES = {  # the micro experts are not good ones; the test is about where they run
-    "MLLMCL_GATES__NEW_TASK_FLOOR": "0",
-    "MLLMCL_GATES__NEW_TASK_MARGIN": "-100",
-    "MLLMCL_GATES__ROUTER_FLOOR": "0",
-}
 ONE_EPOCH = {"MLLMCL_EXPERT_PRESET": "official"}  # one epoch: where the experts run is the point
 RAY_ENV = {
     "MLLMCL_CLUSTER__RUNNER": "ray",
@@ -81,6 +78,48 @@ def _train(root, micro_domain, tiny_base, env, tasks):
         return home, experts, runs
 
 
+ONE_CPU = Reservation(cpus=1, gpus=0)
+
+
+@task
+def _stay(seconds: float) -> tuple[int, float, float]:
+    """Where and when it ran."""
+    began = time.time()
+    time.sleep(seconds)
+    return os.getpid(), began, time.time()
+
+
+@task
+def _start_inside() -> tuple[int, int]:
+    """Its own process, and that of the work it starts."""
+    return os.getpid(), start(_stay, ONE_CPU, 0.0).result()[0]
+
+
+@flow
+def _independent_runs() -> tuple[list[tuple[int, float, float]], tuple[int, int]]:
+    beside = [start(_stay, ONE_CPU, 3.0) for _ in range(2)]
+    inside = start(_start_inside, ONE_CPU)
+    return [b.result() for b in beside], inside.result()
+
+
+def test_independent_runs_go_side_by_side_on_ray_and_one_after_another_locally(
+    prefect_server, local_ray, home, monkeypatch
+):
+    for name, value in RAY_ENV.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    (first, second), (task_pid, started_pid) = on_cluster(_independent_runs)()
+    assert first[0] != second[0] != os.getpid()  # two Ray workers
+    assert first[1] < second[2] and second[1] < first[2]  # at the same time
+    assert started_pid == task_pid  # started inside a Ray task: run there, not submitted
+
+    monkeypatch.setenv("MLLMCL_CLUSTER__RUNNER", "local")
+    get_settings.cache_clear()
+    (first, second), (task_pid, started_pid) = on_cluster(_independent_runs)()
+    assert first[0] == second[0] == task_pid == started_pid == os.getpid()
+    assert first[2] <= second[1]  # one after the other
+
+
 def _weights(expert):
     return load_file(str(expert.folder / "adapter_model.safetensors"))
 
@@ -93,8 +132,8 @@ def test_two_experts_train_in_parallel_as_ray_tasks_and_equal_local_ones(
     _, on_ray, runs = _train(tmp_path / "ray", micro_domain, tiny_base, ONE_EPOCH | RAY_ENV, tasks)
 
     assert [(e.task, e.version, e.reused) for e in on_ray] == [(t, "1", False) for t in tasks]
-    for task in tasks:
-        tags = runs[task].data.tags
+    for name in tasks:
+        tags = runs[name].data.tags
         assert tags["mllmcl.runner"] == "ray"
         assert (tags["mllmcl.ray.cpu"], tags["mllmcl.ray.gpu"]) == ("1", "1")
         assert tags["mllmcl.torch_threads"] == "1"  # torch follows the CPUs Ray gave the task
@@ -107,6 +146,43 @@ def test_two_experts_train_in_parallel_as_ray_tasks_and_equal_local_ones(
         assert mine.keys() == theirs.keys() and mine
         for name in mine:
             torch.testing.assert_close(mine[name], theirs[name], rtol=1e-4, atol=1e-5)
+
+
+def test_one_expert_trained_by_two_ray_train_workers(
+    prefect_server, local_ray, micro_domain, tiny_base, tmp_path
+):
+    from components.data.build import load_split
+    from components.models.lora.settings import EXPERT_PRESETS
+
+    two_workers = RAY_ENV | {
+        "MLLMCL_CLUSTER__TRAIN_WORKERS": "2",
+        "MLLMCL_CLUSTER__GPUS_PER_JOB": "0",  # gloo workers: no CUDA device on this machine
+    }
+    home, (expert,), runs = _train(
+        tmp_path / "train", micro_domain, tiny_base, ONE_EPOCH | two_workers, ["RS"]
+    )
+    run = runs["RS"]
+    assert (expert.version, expert.reused) == ("1", False)
+    assert run.data.params["train_workers"] == "2"  # the lead saw a world of two
+    assert 0 <= run.data.metrics["test_accuracy"] <= 100  # scored once, by the lead
+    assert not any((home / "models" / ".ray-train").iterdir())  # the checkpoint was moved
+    weights = _weights(expert)
+    assert weights and all(torch.isfinite(w).all() for w in weights.values())
+
+    # the batch is split over the workers: as many optimizer steps as one worker takes alone
+    client = MlflowClient(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    (loss,) = client.get_metric_history(run.info.run_id, "train/train_loss")
+    samples = len(load_split(home / "data", "micro", "RS", "train"))
+    batch = EXPERT_PRESETS["official"].train.batch_size
+    assert loss.step == -(-samples // batch) > 0
+
+    # the same expert as one the job trains alone: the local runner finds it by its key
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        within_home(home, patch, MICRO_TINY_ENV | ONE_EPOCH),
+    ):
+        (alone,) = train_experts("micro", ["RS"])
+    assert (alone.version, alone.reused) == ("1", True)
 
 
 def _cluster_command(*arguments: str, home, env=None) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import MICRO_TINY_ENV
-from tests.helpers import free_port, stop, wait_for_http
+from tests.helpers import OPEN_GATES, free_port, stop, wait_for_http
 
 pytestmark = pytest.mark.integration
 
@@ -53,9 +53,7 @@ def test_an_arrival_event_runs_the_task_arrival_deployment(home, micro_domain, t
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "MLLMCL_HOME": str(home),
         **MICRO_TINY_ENV,
-        "MLLMCL_GATES__ROUTER_FLOOR": "0",
-        "MLLMCL_GATES__NEW_TASK_FLOOR": "0",
-        "MLLMCL_GATES__NEW_TASK_MARGIN": "-100",
+        **OPEN_GATES,
     }
     prefect = str(BIN / "prefect")
     server = subprocess.Popen(

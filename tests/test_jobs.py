@@ -159,3 +159,23 @@ def test_a_kept_folder_comes_back_where_it_is_missing(settings, tmp_path):
     assert tracker.restore_folder(run_id, "adapter", target) == target
     assert (target / "weights.bin").read_bytes() == b"\x00\x01"
     assert not target.with_name("k1.partial").exists()
+
+
+def test_the_loss_callback_logs_into_its_run_from_anywhere_and_only_from_the_first_process(
+    settings,
+):
+    from mlflow import MlflowClient
+    from transformers import TrainerState
+
+    tracker = Tracker(settings, "losses", None)
+    with pytest.raises(RuntimeError, match="inside one"):
+        tracker.loss_callback()
+    with tracker.run("expert-X", "expert", "k") as run_id:
+        callback = tracker.loss_callback()
+    # no run is active any more, as in a Ray Train worker's process
+    lead, other = TrainerState(global_step=3), TrainerState(global_step=3)
+    other.is_world_process_zero = False
+    callback.on_log(None, lead, None, logs={"loss": 1.5, "note": "not a number"})
+    callback.on_log(None, other, None, logs={"loss": 9.0})
+    history = MlflowClient(settings.resolved_tracking_uri).get_metric_history(run_id, "train/loss")
+    assert [(m.value, m.step) for m in history] == [(1.5, 3)]

@@ -16,7 +16,7 @@ from components.data.tasks import task_spec
 from components.models.generation import generate_answers
 from components.models.lora.adapters import load_adapters, train_adapter
 from components.models.lora.settings import EXPERT_PRESETS, ROUTER_PRESETS, TrainSettings
-from components.models.lora.training import SampleList, answer_token_loss
+from components.models.lora.training import SampleList, answer_token_loss, per_worker_batch
 from components.models.mrlora.letters import decode_official
 from components.models.mrlora.spec import router_spec
 from components.models.mrlora.two_stage import TwoStage
@@ -106,6 +106,16 @@ def test_expert_training_lowers_the_loss_and_leaves_other_experts_untouched(
     before = _folder_hash(tmp_path / "RS")
     train_micro_expert(micro_home, "Med", tiny_base, tmp_path / "Med")
     assert _folder_hash(tmp_path / "RS") == before
+
+
+def test_the_batch_is_split_over_the_workers_that_train_together(monkeypatch):
+    settings = TrainSettings(batch_size=16)
+    assert per_worker_batch(settings) == 16
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert per_worker_batch(settings) == 8
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ValueError, match="batch_size 16 does not split over 3 training workers"):
+        per_worker_batch(settings)
 
 
 def test_chat_role_markers_are_single_tokens(tiny_base):

@@ -1,15 +1,21 @@
 """The expert job: the registered expert whose task data, base and settings match, or a LoRA
-trained from the base on the task's data alone, scored on its own test split (its Oracle figure)
-and registered."""
+trained from the base on the task's data alone (by the job, or by several Ray Train workers),
+scored on its own test split (its Oracle figure) and registered."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
+from pydantic import BaseModel
+from transformers import TrainerCallback
+
+from components.cluster.settings import Reservation
+from components.cluster.train_workers import train_on_workers
 from components.data.build import TaskEntry
 from components.data.versioning import data_version
 from components.jobs.job import BenchmarkJob
-from components.models.lora.adapters import adapter_folder
+from components.models.lora.adapters import AdapterRun, adapter_folder
 from components.models.lora.settings import AdapterSettings
 from components.models.mrlora.experts import expert_key, expert_settings, train_expert
 from components.models.scoring import evaluate_adapter
@@ -18,6 +24,11 @@ from components.registry.models import expert_model_name
 from components.registry.tracker import Tracker
 
 ORACLE_METRIC = "test_accuracy"
+
+
+class TrainedExpert(BaseModel):
+    run: AdapterRun
+    oracle: float | None  # scored by the lead worker only
 
 
 class ExpertJob(BenchmarkJob[AdapterRecord]):
@@ -48,30 +59,59 @@ class ExpertJob(BenchmarkJob[AdapterRecord]):
     def find(self, tracker: Tracker) -> AdapterRecord | None:
         return reuse(self.name, self.key(), self._folder(), self.task)
 
+    def reservation(self) -> Reservation:
+        """On Ray Train workers the training and the scoring run on the workers, which reserve
+        their own CPUs and GPUs; the job only waits for them and registers the expert."""
+        if self.settings.cluster.train_workers > 1:
+            return Reservation(cpus=0, gpus=0)
+        return super().reservation()
+
+    def _train_and_score(
+        self, folder: Path, lead: bool, callbacks: list[TrainerCallback]
+    ) -> TrainedExpert:
+        settings = self.settings
+        run = train_expert(
+            settings.data_dir,
+            self.benchmark,
+            self.task,
+            self.base,
+            self.adapter,
+            folder,
+            callbacks=callbacks,
+            dtype=settings.dtype,
+            device=settings.device,
+        )
+        if not lead:
+            return TrainedExpert(run=run, oracle=None)
+        scores = evaluate_adapter(
+            settings.data_dir,
+            self.manifest,
+            [self.task],
+            self.base,
+            folder,
+            self.name,
+            settings.dtype,
+            settings.device,
+        ).scores
+        return TrainedExpert(run=run, oracle=scores[self.task].accuracy)
+
+    def _trained(self, callbacks: list[TrainerCallback]) -> TrainedExpert:
+        work = partial(self._train_and_score, callbacks=callbacks)
+        cluster, folder = self.settings.cluster, self._folder()
+        if cluster.train_workers == 1:
+            return work(folder, True)
+        trained = train_on_workers(
+            work, TrainedExpert, folder, cluster, self.settings.models_dir / ".ray-train"
+        )
+        return trained.model_copy(update={"run": trained.run.model_copy(update={"folder": folder})})
+
     def work(self, tracker: Tracker) -> AdapterRecord:
         settings, entry = self.settings, self.entry
         with tracker.run(self.title, "expert", self.key(), tags={"task": self.task}):
-            run = train_expert(
-                settings.data_dir,
-                self.benchmark,
-                self.task,
-                self.base,
-                self.adapter,
-                self._folder(),
-                callbacks=[tracker.loss_callback()],
-                dtype=settings.dtype,
-                device=settings.device,
-            )
-            oracle = evaluate_adapter(
-                settings.data_dir,
-                self.manifest,
-                [self.task],
-                self.base,
-                run.folder,
-                self.name,
-                settings.dtype,
-                settings.device,
-            ).scores[self.task]
+            trained = self._trained([tracker.loss_callback()])
+            run, oracle = trained.run, trained.oracle
+            if oracle is None:
+                raise RuntimeError(f"{self.title}: the outcome of a worker that is not the lead")
             return record(
                 self.name,
                 self.key(),
@@ -84,8 +124,9 @@ class ExpertJob(BenchmarkJob[AdapterRecord]):
                     "base_digest": self.base.digest,
                     "task_data_version": entry.content_hash,
                     "data_version": data_version(settings.dvc_file) or "unversioned",
+                    "train_workers": run.workers,
                 },
-                metrics={ORACLE_METRIC: oracle.accuracy},
+                metrics={ORACLE_METRIC: oracle},
                 tags={
                     "task": self.task,
                     "data_version": entry.content_hash,

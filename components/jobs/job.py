@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from components.cluster.settings import Reservation
 from components.data.build import Manifest
 from components.models.base.loading import BaseRef
 from components.registry.tracker import Tracker
@@ -73,6 +74,10 @@ class Job(BaseModel, Generic[Result]):
     @abstractmethod
     def work(self, tracker: Tracker) -> Result:
         """Do the work, keeping its result under `key()`."""
+
+    def reservation(self) -> Reservation:
+        """What a cluster holds for this job while it runs (the `cluster` settings')."""
+        return self.settings.cluster.per_job
 
     def run(self) -> Result:
         tracker = Tracker(self.settings, self.experiment, self.scope.parent_run_id)

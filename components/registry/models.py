@@ -11,6 +11,7 @@ from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.entities import Metric
 from mlflow.entities.model_registry import ModelVersion
 from transformers import TrainerCallback
 
@@ -44,17 +45,28 @@ def bundle_model_name(benchmark: str) -> str:
 
 
 class MlflowLossCallback(TrainerCallback):
-    """Streams the Trainer's logs (loss, learning rate, grad norm) into the active run, named
-    `<prefix><name>`."""
+    """Streams the Trainer's logs (loss, learning rate, grad norm) into the run that was active
+    when it was made, named `<prefix><name>`. It carries the run and the store, so it logs from
+    any process, a Ray Train worker's too; of several training processes only the first logs."""
 
     def __init__(self, prefix: str = "train/") -> None:
+        run = mlflow.active_run()
+        if run is None:
+            raise RuntimeError("a loss callback logs into a run: make it inside one")
         self.prefix = prefix
+        self.run_id = run.info.run_id
+        self.tracking_uri = mlflow.get_tracking_uri()
 
     def on_log(self, args, state, control, logs: Mapping[str, Any] | None = None, **kwargs) -> None:
         numbers = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, int | float)}
-        if numbers and mlflow.active_run() is not None:
-            mlflow.log_metrics(
-                {f"{self.prefix}{k}": v for k, v in numbers.items()}, step=state.global_step
+        if numbers and state.is_world_process_zero:
+            stamp = int(time.time() * 1000)
+            MlflowClient(self.tracking_uri).log_batch(
+                self.run_id,
+                metrics=[
+                    Metric(f"{self.prefix}{k}", v, stamp, state.global_step)
+                    for k, v in numbers.items()
+                ],
             )
 
 

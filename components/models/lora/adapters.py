@@ -16,7 +16,7 @@ from transformers import ProcessorMixin, TrainerCallback
 
 from components.models.base.loading import load_base
 from components.models.lora.peft_config import AdapterSettings, lora_config
-from components.models.lora.training import train_model
+from components.models.lora.training import train_model, training_workers
 from components.models.prompts import Sample
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -38,6 +38,7 @@ class AdapterRun(BaseModel):
     adapter_bytes: int
     trainable_parameters: int
     log_history: list[dict]
+    workers: int = 1  # the processes that trained it together
 
     @property
     def losses(self) -> list[float]:
@@ -85,6 +86,7 @@ def train_adapter(
         adapter_bytes=(out / ADAPTER_WEIGHTS).stat().st_size,
         trainable_parameters=trainable,
         log_history=history,
+        workers=training_workers(),
     )
 
 

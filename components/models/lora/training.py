@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import random
 import threading
 from collections.abc import Sequence
@@ -84,6 +85,24 @@ def answer_token_loss(
     return fixed_cross_entropy(logits, targets.to(logits.device), num_items_in_batch)  # type: ignore[arg-type]
 
 
+def training_workers() -> int:
+    """How many processes train together (WORLD_SIZE, set by Ray Train or a distributed
+    launcher)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def per_worker_batch(settings: TrainSettings) -> int:
+    """`batch_size` is the batch of one optimizer step across all the processes that train
+    together: the same recipe takes the same steps on one worker or on several."""
+    workers = training_workers()
+    if settings.batch_size % workers:
+        raise ValueError(
+            f"batch_size {settings.batch_size} does not split over {workers} training workers: "
+            "choose a batch size that the worker count divides"
+        )
+    return settings.batch_size // workers
+
+
 def run_trainer(
     model: torch.nn.Module,
     dataset: torch.utils.data.Dataset,
@@ -100,7 +119,7 @@ def run_trainer(
             output_dir=str(workdir),
             num_train_epochs=settings.epochs,
             learning_rate=settings.learning_rate,
-            per_device_train_batch_size=settings.batch_size,
+            per_device_train_batch_size=per_worker_batch(settings),
             gradient_accumulation_steps=settings.gradient_accumulation,
             lr_scheduler_type=settings.scheduler,
             warmup_steps=settings.warmup_ratio,  # a float below 1 is a ratio of all steps
