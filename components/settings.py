@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     router_template: str = Field(DEFAULT_TEMPLATE, description="the router's prompt")
     router_decoding: Decoding = Field("constrained", description="constrained or official")
     replay_per_task: int = Field(20, ge=1, description="router replay samples per task")
+    ewc_strength: float = Field(
+        1e3, gt=0, description="lambda of the ewc baseline's penalty (docs/method.md)"
+    )
+    fisher_samples: int = Field(
+        64, ge=1, description="training samples per task the ewc baseline's Fisher is taken on"
+    )
     gates: GateThresholds = Field(
         default_factory=GateThresholds, description="promotion gates (docs/operations.md)"
     )

@@ -93,8 +93,10 @@ def test_report_holds_the_matrix_metrics_and_the_paper_table(tmp_path):
         champion="2",
     )
     table = comparison_table(results)
-    assert "| mr-lora | 78.00 | 90.00 | 85.00 | 84.00 |" in table
-    assert "| Oracle | 80.00 | 91.00 | - | 85.50 | - | - |" in table
+    # FWT: Med scored 10 before it was learned, the base alone 30
+    assert "| mr-lora | 78.00 | 90.00 | 85.00 | 84.00 | 82.00 | -2.00 | -20.00 |" in table
+    assert "| Oracle | 80.00 | 91.00 | - | 85.50 | - | - | - |" in table
+    assert (mr.forgetting, ft.forgetting) == ([2], [40])
     files = write_report(results, tmp_path)
     assert {f.name for f in files} == {
         "results.json",
@@ -106,6 +108,7 @@ def test_report_holds_the_matrix_metrics_and_the_paper_table(tmp_path):
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["mr-lora"]["matrix"] == [[80, 10], [78, 90]]
     assert data["mr-lora"]["router_accuracy"] == [100.0, 98.0]
+    assert data["lora-ft"]["forgetting"] == [40]
     assert data["oracle"] == {"RS": 80, "Med": 91} and data["champion"] == "2"
     assert "![forgetting](forgetting.png)" in (tmp_path / "report.md").read_text()
 

@@ -66,7 +66,7 @@ def scope(micro_home) -> BenchmarkScope:
 
 
 def test_every_method_is_known_by_its_own_name():
-    assert list(METHODS) == ["mr-lora", "lora-ft", "lora-ft-replay"]
+    assert list(METHODS) == ["mr-lora", "lora-ft", "lora-ft-replay", "ewc", "joint"]
     assert all(METHODS[name].name == name and METHODS[name].summary for name in METHODS)
 
 
@@ -104,3 +104,28 @@ def test_lora_ft_steps_continue_one_another_in_order(scope, tmp_path):
         assert all(job.replay is replay and job.tasks == tasks for job in steps)
         assert steps[0].previous is None
         assert [job.previous.key for job in steps[1:]] == [steps[0].key(), steps[1].key()]
+
+
+def test_joint_steps_start_from_the_base_and_do_not_chain(scope, tmp_path):
+    tasks = scope.manifest.names[:3]
+    runner = Recorder(tmp_path)
+    learn_in_order(METHODS["joint"], runner, scope, tasks)
+    steps = runner.jobs
+    assert [(job.method, job.step, job.previous) for job in steps] == [
+        ("joint", 1, None),
+        ("joint", 2, None),
+        ("joint", 3, None),
+    ]
+    assert len({job.key() for job in steps}) == 3
+
+
+def test_ewc_steps_chain_like_lora_ft_and_key_their_strength(scope, tmp_path):
+    tasks = scope.manifest.names[:2]
+    runner = Recorder(tmp_path)
+    learn_in_order(METHODS["ewc"], runner, scope, tasks)
+    first, second = runner.jobs
+    assert (first.method, first.previous, second.previous.key) == ("ewc", None, first.key())
+    stronger = scope.model_copy(
+        update={"settings": scope.settings.model_copy(update={"ewc_strength": 1.0})}
+    )
+    assert first.model_copy(update={"scope": stronger}).key() != first.key()

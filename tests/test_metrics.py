@@ -3,6 +3,8 @@ import pytest
 from components.evaluation.metrics import (
     backward_transfer,
     continual_metrics,
+    forgetting,
+    forward_transfer,
     mean_average_accuracy,
     mean_final,
     mean_final_train,
@@ -55,3 +57,22 @@ def test_matrix_must_be_square():
         continual_metrics([[1.0, 2.0], [3.0]])
     with pytest.raises(ValueError, match="empty"):
         continual_metrics([])
+
+
+def test_forward_transfer_reads_each_task_just_before_it_is_learned():
+    zero_shot = [10.0, 4.0, 3.0]
+    # A[0][1] - 4 and A[1][2] - 3: what learning tasks 1 and 2 did for the next one
+    assert forward_transfer(MATRIX, zero_shot) == pytest.approx(((5 - 4) + (2 - 3)) / 2)
+    assert forward_transfer([[50.0]], [20.0]) == 0.0
+    with pytest.raises(ValueError, match="2 Zero-shot accuracies for 3 tasks"):
+        forward_transfer(MATRIX, zero_shot[:2])
+
+
+def test_forgetting_is_the_largest_drop_since_learned():
+    matrix = [
+        [80.0, 0.0, 0.0],
+        [90.0, 70.0, 0.0],  # task 0 improved after it was learned, then fell
+        [60.0, 75.0, 50.0],  # task 1 ends above where it was
+    ]
+    assert forgetting(matrix) == [90.0 - 60.0, 70.0 - 75.0]
+    assert forgetting([[50.0]]) == []

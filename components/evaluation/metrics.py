@@ -1,6 +1,7 @@
 """Continual-learning metrics over the accuracy matrix A[i][j] = accuracy on task j after learning
 task i (docs/method.md, "Continual metrics"). Entries for tasks not yet learned (j > i) are
-ignored by every metric."""
+ignored by every metric but forward transfer, which reads the one just before each task is
+learned, A[i-1][i], against what the base alone scores on it."""
 
 from __future__ import annotations
 
@@ -53,6 +54,26 @@ def backward_transfer(matrix: Matrix) -> float:
     if size == 1:
         return 0.0
     return fmean(matrix[-1][j] - matrix[j][j] for j in range(size - 1))
+
+
+def forward_transfer(matrix: Matrix, zero_shot: Sequence[float]) -> float:
+    """FWT: mean over tasks after the first of A[i-1][i] - zero_shot[i], what the earlier steps
+    did for a task before it was learned, against the base alone (0 for one task)."""
+    size = _check_square(matrix)
+    if len(zero_shot) != size:
+        raise ValueError(f"{len(zero_shot)} Zero-shot accuracies for {size} tasks")
+    if size == 1:
+        return 0.0
+    return fmean(matrix[i - 1][i] - zero_shot[i] for i in range(1, size))
+
+
+def forgetting(matrix: Matrix) -> list[float]:
+    """Per task learned before the last: the largest drop from any accuracy it had since it was
+    learned to its final one, max over l in [j, T-1) of A[l][j] - A[T][j] (0: nothing lost)."""
+    size = _check_square(matrix)
+    return [
+        max(matrix[step][j] for step in range(j, size - 1)) - matrix[-1][j] for j in range(size - 1)
+    ]
 
 
 def continual_metrics(matrix: Matrix) -> ContinualMetrics:

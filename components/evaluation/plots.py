@@ -53,19 +53,19 @@ def matrix_png(matrix: list[list[float]], tasks: list[str], path: Path, title: s
     return path
 
 
-def forgetting_png(matrices: dict[str, list[list[float]]], tasks: list[str], path: Path) -> Path:
-    """Per task learned before the last: A[T][j] - A[j][j] for each method, side by side."""
+def forgetting_png(drops: dict[str, list[float]], tasks: list[str], path: Path) -> Path:
+    """Per task learned before the last: each method's forgetting (its largest drop since it
+    was learned), side by side."""
     earlier = tasks[:-1] or tasks
-    width = 0.8 / max(1, len(matrices))
+    width = 0.8 / max(1, len(drops))
     figure, axis = plt.subplots(figsize=(2.0 + 1.1 * len(earlier), 3.6))
-    for index, (method, matrix) in enumerate(matrices.items()):
-        changes = [matrix[-1][j] - matrix[j][j] for j in range(len(earlier))]
-        positions = [j + (index - (len(matrices) - 1) / 2) * width for j in range(len(earlier))]
-        axis.bar(positions, changes, width, label=method)
+    for index, (method, values) in enumerate(drops.items()):
+        positions = [j + (index - (len(drops) - 1) / 2) * width for j in range(len(values))]
+        axis.bar(positions, values, width, label=method)
     axis.axhline(0, color="black", linewidth=0.8)
     axis.set_xticks(range(len(earlier)), earlier)
-    axis.set_ylabel("accuracy change since learned (points)")
-    axis.set_title("forgetting per task (negative = forgotten)")
+    axis.set_ylabel("largest drop since learned (points)")
+    axis.set_title("forgetting per task")
     axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)

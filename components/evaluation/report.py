@@ -11,7 +11,7 @@ from statistics import fmean
 from pydantic import BaseModel
 
 from components.data.tasks import TRACK_ORDER
-from components.evaluation.metrics import continual_metrics
+from components.evaluation.metrics import continual_metrics, forgetting, forward_transfer
 from components.evaluation.plots import forgetting_png, matrix_png
 
 
@@ -22,6 +22,7 @@ class MethodResult(BaseModel):
     MFN: float
     MAA: float
     BWT: float
+    forgetting: list[float] = []  # per task learned before the last: its largest drop
     router_accuracy: list[float] | None = None  # after each step (MR-LoRA)
 
 
@@ -32,7 +33,11 @@ def method_result(
     matrix = [[row[t] for t in tasks] for row in rows]
     metrics = continual_metrics(matrix)
     return MethodResult(
-        tasks=tasks, matrix=matrix, router_accuracy=router_accuracy, **metrics.model_dump()
+        tasks=tasks,
+        matrix=matrix,
+        forgetting=forgetting(matrix),
+        router_accuracy=router_accuracy,
+        **metrics.model_dump(),
     )
 
 
@@ -45,6 +50,11 @@ class BenchmarkResults(BaseModel):
     timings: dict[str, float]  # seconds per stage (on a cluster some ran side by side)
     wall_seconds: float | None = None  # from start to the report; None: the stages' sum
     champion: str | None = None  # the bundle version aliased champion at the end
+
+    def forward_transfer(self, method: str) -> float:
+        """FWT of a method, against the Zero-shot row."""
+        matrix = self.methods[method].matrix
+        return forward_transfer(matrix, [self.zero_shot[t] for t in self.tasks])
 
     def as_json(self) -> dict:
         """results.json: the methods at the top level, beside oracle, zero_shot and timings."""
@@ -64,19 +74,19 @@ def _cells(values: list[float]) -> str:
 
 
 def comparison_table(results: BenchmarkResults) -> str:
-    """Final accuracy per task (A[T][j]) and the four metrics, one row per method."""
+    """Final accuracy per task (A[T][j]) and the five metrics, one row per method."""
     tasks = results.tasks
-    head = f"| Method | {' | '.join(tasks)} | MFT | MFN | MAA | BWT |"
-    rule = "| --- |" + " ---: |" * (len(tasks) + 4)
+    head = f"| Method | {' | '.join(tasks)} | MFT | MFN | MAA | BWT | FWT |"
+    rule = "| --- |" + " ---: |" * (len(tasks) + 5)
     rows = [
         f"| Zero-shot | {_cells([results.zero_shot[t] for t in tasks])} | - | "
-        f"{fmean(results.zero_shot.values()):.2f} | - | - |"
+        f"{fmean(results.zero_shot.values()):.2f} | - | - | - |"
     ]
     for name, method in results.methods.items():
-        metrics = [method.MFT, method.MFN, method.MAA, method.BWT]
+        metrics = [method.MFT, method.MFN, method.MAA, method.BWT, results.forward_transfer(name)]
         rows.append(f"| {name} | {_cells(method.matrix[-1])} | {_cells(metrics)} |")
     oracle = [results.oracle[t] for t in tasks]
-    rows.append(f"| Oracle | {_cells(oracle)} | - | {fmean(oracle):.2f} | - | - |")
+    rows.append(f"| Oracle | {_cells(oracle)} | - | {fmean(oracle):.2f} | - | - | - |")
     return "\n".join([head, rule, *rows])
 
 
@@ -117,7 +127,8 @@ def combined_report(tracks: list[BenchmarkResults]) -> str:
         "continual metrics: MFT (mean accuracy on each task right after learning it), MFN (mean "
         "final accuracy), MAA (mean over steps of the mean accuracy on the tasks learned so far), "
         "BWT (mean change on earlier tasks between learning them and the end; negative: "
-        "forgetting).",
+        "forgetting), FWT (mean accuracy on each task just before it is learned, above the base "
+        "alone's).",
         "",
     ]
     for results in tracks:
@@ -167,7 +178,7 @@ def write_report(results: BenchmarkResults, folder: Path) -> list[Path]:
     ]
     plots.append(
         forgetting_png(
-            {name: m.matrix for name, m in results.methods.items()},
+            {name: m.forgetting for name, m in results.methods.items()},
             results.tasks,
             folder / "forgetting.png",
         )

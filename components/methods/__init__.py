@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.methods.ewc import Ewc
+from components.methods.joint import Joint
 from components.methods.lora_ft import LoraFt, LoraFtReplay
 from components.methods.method import Method
 from components.methods.mr_lora import MrLora
 
-METHODS: dict[str, Method[Any]] = {m.name: m for m in (MrLora(), LoraFt(), LoraFtReplay())}
+METHODS: dict[str, Method[Any]] = {
+    m.name: m for m in (MrLora(), LoraFt(), LoraFtReplay(), Ewc(), Joint())
+}

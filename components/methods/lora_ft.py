@@ -78,7 +78,7 @@ def method_name(replay: bool) -> str:
 
 class LoraFtStepJob(BenchmarkJob[BaselineStep]):
     """Step `step` (1-based) of LoRA-FT through `tasks`: the previous step's adapter continued on
-    task `step` with the expert settings, then scored on every task."""
+    task `step` with the expert settings (`train`), then scored on every task."""
 
     tasks: list[str]
     step: int
@@ -119,25 +119,30 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
         folder = tracker.restore_folder(run_id, ADAPTER_ARTIFACT, self._folder())
         return step.model_copy(update={"folder": folder})
 
+    def train(self, callbacks: Sequence[TrainerCallback]) -> AdapterRun:
+        """This step's adapter, in its folder."""
+        settings = self.settings
+        return lora_ft_step(
+            settings.data_dir,
+            self.benchmark,
+            self.tasks,
+            self.step,
+            self.base,
+            self.adapter,
+            self._folder(),
+            self.previous.folder if self.previous else None,
+            self.replay,
+            callbacks=callbacks,
+            dtype=settings.dtype,
+            device=settings.device,
+        )
+
     def work(self, tracker: Tracker) -> BaselineStep:
         settings = self.settings
         adapter = self.adapter
         tags = {"task": self.task, "step": str(self.step)}
         with tracker.run(self.title, self.method, self.key(), tags=tags):
-            run = lora_ft_step(
-                settings.data_dir,
-                self.benchmark,
-                self.tasks,
-                self.step,
-                self.base,
-                adapter,
-                self._folder(),
-                self.previous.folder if self.previous else None,
-                self.replay,
-                callbacks=[tracker.loss_callback()],
-                dtype=settings.dtype,
-                device=settings.device,
-            )
+            run = self.train([tracker.loss_callback()])
             log_training(
                 run,
                 {

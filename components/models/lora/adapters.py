@@ -16,7 +16,7 @@ from transformers import ProcessorMixin, TrainerCallback
 
 from components.models.base.loading import load_base
 from components.models.lora.peft_config import AdapterSettings, lora_config
-from components.models.lora.training import train_model, training_workers
+from components.models.lora.training import Penalty, train_model, training_workers
 from components.models.prompts import Sample
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -55,9 +55,11 @@ def train_adapter(
     progress: bool = True,
     dtype: str = "auto",
     device: str = "auto",
+    penalty: Penalty | None = None,
 ) -> AdapterRun:
-    """Train a LoRA adapter on `samples` from the base (or continue `start_from`, for LoRA-FT)
-    and save it to `out` (written whole, then moved into place)."""
+    """Train a LoRA adapter on `samples` from the base (or continue `start_from`, for LoRA-FT),
+    its loss plus `penalty(model)` when given, and save it to `out` (written whole, then moved
+    into place)."""
     model, processor = load_base(base, dtype=dtype, device=device)
     torch.manual_seed(settings.train.seed)  # the LoRA's initial weights, whatever ran before
     if start_from is not None:
@@ -71,7 +73,14 @@ def train_adapter(
     shutil.rmtree(partial, ignore_errors=True)
     started = time.perf_counter()
     history = train_model(
-        peft_model, processor, samples, settings.train, partial / "trainer", callbacks, progress
+        peft_model,
+        processor,
+        samples,
+        settings.train,
+        partial / "trainer",
+        callbacks,
+        progress,
+        penalty,
     )
     seconds = time.perf_counter() - started
     shutil.rmtree(partial / "trainer", ignore_errors=True)

@@ -8,7 +8,7 @@ import gc
 import os
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -154,6 +154,20 @@ def run_trainer(
     return history
 
 
+Penalty = Callable[[torch.nn.Module], torch.Tensor]
+
+
+def _penalised(model: torch.nn.Module, penalty: Penalty | None) -> Callable[..., torch.Tensor]:
+    """The answer-token loss, plus `penalty(model)` (a regulariser on the weights) when given."""
+    if penalty is None:
+        return answer_token_loss
+
+    def loss(outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
+        return answer_token_loss(outputs, labels, num_items_in_batch) + penalty(model)
+
+    return loss
+
+
 def train_model(
     model: torch.nn.Module,
     processor: ProcessorMixin,
@@ -162,8 +176,10 @@ def train_model(
     workdir: Path,
     callbacks: Sequence[TrainerCallback] = (),
     progress: bool = True,
+    penalty: Penalty | None = None,
 ) -> list[dict]:
-    """Train `model` (its trainable parameters) on samples; returns the Trainer's log history."""
+    """Train `model` (its trainable parameters) on samples, the loss plus `penalty(model)` when
+    given; returns the Trainer's log history."""
     return run_trainer(
         model,
         SampleList(samples, settings.augment_images, settings.seed),
@@ -173,5 +189,5 @@ def train_model(
         progress,
         data_collator=lambda batch: encode_training(processor, batch),
         optimizers=(optimizer(model, settings), None),  # the scheduler comes from `args`
-        compute_loss_func=answer_token_loss,
+        compute_loss_func=_penalised(model, penalty),
     )

@@ -1,0 +1,112 @@
+"""EWC on the LoRA parameters, the regularisation baseline (Kirkpatrick et al., 2017): one LoRA
+trained through the tasks in order as in LoRA-FT, each step's loss also paying for moving the
+adapter's trainable parameters away from where the earlier tasks left them, weighted by how much
+those tasks depend on each (their diagonal Fisher information, taken after each task on its own
+training data: components/models/lora/consolidation.py). The consolidation travels with the
+adapter, in its folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from peft import PeftModel
+from transformers import TrainerCallback
+
+from components.data.build import load_split
+from components.jobs.job import digest
+from components.methods.lora_ft import BaselineStep, LoraFtStepJob
+from components.methods.method import Method, Runner, StepContext
+from components.models.base.loading import BaseRef, load_base
+from components.models.lora.adapters import AdapterRun, train_adapter
+from components.models.lora.consolidation import Consolidation, diagonal_fisher
+from components.models.lora.settings import AdapterSettings
+from components.models.samples import training_samples
+
+
+def ewc_step(
+    data_dir: Path,
+    benchmark: str,
+    task: str,
+    base: BaseRef,
+    settings: AdapterSettings,
+    out: Path,
+    previous: Path | None,
+    strength: float,
+    fisher_samples: int,
+    callbacks: Sequence[TrainerCallback] = (),
+    progress: bool = True,
+    dtype: str = "auto",
+    device: str = "auto",
+) -> AdapterRun:
+    """Continue `previous` (or start from the base) on `task` under the earlier tasks' penalty,
+    then add this task's Fisher, taken on up to `fisher_samples` of its training samples (spread
+    evenly), to the consolidation saved beside the adapter."""
+    samples = training_samples(load_split(data_dir, benchmark, task, "train"))
+    before = (
+        Consolidation.none(strength) if previous is None else Consolidation.load(previous, strength)
+    )
+    run = train_adapter(
+        base.name_or_path,
+        samples,
+        settings,
+        out,
+        start_from=previous,
+        callbacks=callbacks,
+        progress=progress,
+        dtype=dtype,
+        device=device,
+        penalty=before.penalty,
+    )
+    model, processor = load_base(base.name_or_path, dtype=dtype, device=device)
+    trained = PeftModel.from_pretrained(model, str(out), is_trainable=True)
+    stride = max(1, len(samples) // fisher_samples)
+    fisher = diagonal_fisher(trained, processor, samples[::stride][:fisher_samples])
+    before.then(trained, fisher).save(out)
+    return run
+
+
+class EwcStepJob(LoraFtStepJob):
+    """Step `step` of EWC: LoRA-FT's step under the earlier tasks' penalty."""
+
+    @property
+    def method(self) -> str:
+        return Ewc.name
+
+    def key(self) -> str:
+        settings = self.settings
+        return digest([super().key(), settings.ewc_strength, settings.fisher_samples])
+
+    def train(self, callbacks: Sequence[TrainerCallback]) -> AdapterRun:
+        settings = self.settings
+        return ewc_step(
+            settings.data_dir,
+            self.benchmark,
+            self.task,
+            self.base,
+            self.adapter,
+            self._folder(),
+            self.previous.folder if self.previous else None,
+            settings.ewc_strength,
+            settings.fisher_samples,
+            callbacks=callbacks,
+            dtype=settings.dtype,
+            device=settings.device,
+        )
+
+
+class Ewc(Method[BaselineStep]):
+    name = "ewc"
+    summary = "LoRA-FT with elastic weight consolidation of the LoRA parameters"
+
+    def learn(
+        self, runner: Runner, context: StepContext, previous: BaselineStep | None
+    ) -> BaselineStep:
+        job = EwcStepJob(
+            scope=context.scope,
+            tasks=context.tasks,
+            step=context.step,
+            replay=False,
+            previous=previous,
+        )
+        return runner.run(job)
