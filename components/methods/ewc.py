@@ -15,8 +15,7 @@ from transformers import TrainerCallback
 
 from components.data.build import load_split
 from components.jobs.job import digest
-from components.methods.lora_ft import BaselineStep, LoraFtStepJob
-from components.methods.method import Method, Runner, StepContext
+from components.methods.lora_ft import LoraFt, LoraFtStepJob
 from components.models.base.loading import BaseRef, load_base
 from components.models.lora.adapters import AdapterRun, train_adapter
 from components.models.lora.consolidation import Consolidation, diagonal_fisher
@@ -95,18 +94,7 @@ class EwcStepJob(LoraFtStepJob):
         )
 
 
-class Ewc(Method[BaselineStep]):
+class Ewc(LoraFt):
     name = "ewc"
     summary = "LoRA-FT with elastic weight consolidation of the LoRA parameters"
-
-    def learn(
-        self, runner: Runner, context: StepContext, previous: BaselineStep | None
-    ) -> BaselineStep:
-        job = EwcStepJob(
-            scope=context.scope,
-            tasks=context.tasks,
-            step=context.step,
-            replay=False,
-            previous=previous,
-        )
-        return runner.run(job)
+    step_job = EwcStepJob

@@ -13,8 +13,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from components.data.build import load_split
-from components.methods.lora_ft import BaselineStep, LoraFtStepJob
-from components.methods.method import Method, Runner, StepContext
+from components.methods.lora_ft import LoraFt, LoraFtStepJob
 from components.models.base.loading import BaseRef
 from components.models.lora.adapters import AdapterRun, train_adapter
 from components.models.lora.settings import AdapterSettings
@@ -75,14 +74,8 @@ class JointStepJob(LoraFtStepJob):
         )
 
 
-class Joint(Method[BaselineStep]):
+class Joint(LoraFt):
     name = "joint"
     summary = "one LoRA per step trained on every seen task's data at once (the upper bound)"
-
-    def learn(
-        self, runner: Runner, context: StepContext, previous: BaselineStep | None
-    ) -> BaselineStep:
-        job = JointStepJob(
-            scope=context.scope, tasks=context.tasks, step=context.step, replay=False, previous=None
-        )
-        return runner.run(job)
+    step_job = JointStepJob
+    chained = False

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import BaseModel
 from transformers import TrainerCallback
@@ -170,19 +171,24 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
 
 
 class LoraFt(Method[BaselineStep]):
+    """Each step one job of `step_job`'s kind, given the previous step's outcome when the
+    method's steps build on one another (`chained`)."""
+
     name = "lora-ft"
     summary = "one LoRA fine-tuned through the tasks in order"
-    replay: bool = False
+    replay: ClassVar[bool] = False
+    step_job: ClassVar[type[LoraFtStepJob]] = LoraFtStepJob
+    chained: ClassVar[bool] = True
 
     def learn(
         self, runner: Runner, context: StepContext, previous: BaselineStep | None
     ) -> BaselineStep:
-        job = LoraFtStepJob(
+        job = self.step_job(
             scope=context.scope,
             tasks=context.tasks,
             step=context.step,
             replay=self.replay,
-            previous=previous,
+            previous=previous if self.chained else None,
         )
         return runner.run(job)
 
