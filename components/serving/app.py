@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 
 import pandas as pd
 from fastapi import FastAPI, Request
@@ -22,6 +23,11 @@ from components.serving.queue import QueueFull, QueueTimeout
 log = logging.getLogger("mllmcl.serving")
 JSON_TYPE = "application/json"
 
+# A body over the limit is read and dropped, up to this many times the limit, before the refusal:
+# a server that answers while the client is still sending closes on unread data, and the client
+# sees a broken pipe or a reset instead of the 413. A larger body is refused without reading it.
+DRAINED_BYTES_PER_LIMIT = 2
+
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error_code": code, "message": message}, status_code=status)
@@ -30,14 +36,25 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 async def _read_body(request: Request, limit: int) -> bytes | JSONResponse:
     too_large = _error(413, "REQUEST_TOO_LARGE", f"the body exceeds the limit of {limit} bytes")
     declared = request.headers.get("content-length", "")
+    chunks = request.stream()
     if declared.isdigit() and int(declared) > limit:
+        await _discard(chunks, DRAINED_BYTES_PER_LIMIT * limit)
         return too_large
     body = bytearray()
-    async for chunk in request.stream():
+    async for chunk in chunks:
         body += chunk
         if len(body) > limit:
+            await _discard(chunks, DRAINED_BYTES_PER_LIMIT * limit - len(body))
             return too_large
     return bytes(body)
+
+
+async def _discard(chunks: AsyncIterator[bytes], budget: int) -> None:
+    """Read and drop the rest of the body, up to `budget` bytes."""
+    async for chunk in chunks:
+        budget -= len(chunk)
+        if budget < 0:
+            return
 
 
 def create_app(served: ServedBundle, limits: ServingLimits) -> FastAPI:
