@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from peft import PeftModel
-from transformers import TrainerCallback
+from transformers import ProcessorMixin, TrainerCallback
 
 from components.data.build import load_split
 from components.jobs.job import digest
 from components.methods.lora_ft import LoraFt, LoraFtStepJob
-from components.models.base.loading import BaseRef, load_base
+from components.models.base.loading import BaseRef
 from components.models.lora.adapters import AdapterRun, train_adapter
 from components.models.lora.consolidation import Consolidation, diagonal_fisher
 from components.models.lora.settings import AdapterSettings
@@ -45,7 +45,13 @@ def ewc_step(
     before = (
         Consolidation.none(strength) if previous is None else Consolidation.load(previous, strength)
     )
-    run = train_adapter(
+
+    def consolidate(trained: PeftModel, processor: ProcessorMixin) -> None:
+        stride = max(1, len(samples) // fisher_samples)
+        fisher = diagonal_fisher(trained, processor, samples[::stride][:fisher_samples])
+        before.then(trained, fisher).save(out)
+
+    return train_adapter(
         base.name_or_path,
         samples,
         settings,
@@ -56,13 +62,8 @@ def ewc_step(
         dtype=dtype,
         device=device,
         penalty=before.penalty,
+        then=consolidate,
     )
-    model, processor = load_base(base.name_or_path, dtype=dtype, device=device)
-    trained = PeftModel.from_pretrained(model, str(out), is_trainable=True)
-    stride = max(1, len(samples) // fisher_samples)
-    fisher = diagonal_fisher(trained, processor, samples[::stride][:fisher_samples])
-    before.then(trained, fisher).save(out)
-    return run
 
 
 class EwcStepJob(LoraFtStepJob):

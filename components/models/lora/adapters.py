@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -56,10 +56,11 @@ def train_adapter(
     dtype: str = "auto",
     device: str = "auto",
     penalty: Penalty | None = None,
+    then: Callable[[PeftModel, ProcessorMixin], None] | None = None,
 ) -> AdapterRun:
     """Train a LoRA adapter on `samples` from the base (or continue `start_from`, for LoRA-FT),
     its loss plus `penalty(model)` when given, and save it to `out` (written whole, then moved
-    into place)."""
+    into place); `then(model, processor)` runs on the trained model once it is saved."""
     model, processor = load_base(base, dtype=dtype, device=device)
     torch.manual_seed(settings.train.seed)  # the LoRA's initial weights, whatever ran before
     if start_from is not None:
@@ -87,6 +88,8 @@ def train_adapter(
     peft_model.save_pretrained(str(partial))
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
+    if then is not None:
+        then(peft_model, processor)
     return AdapterRun(
         folder=out,
         seconds=seconds,
