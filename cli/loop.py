@@ -14,7 +14,7 @@ import typer
 from cli.output import console, errors, pipeline_output
 from components.data.generator.writer import Preset, generate_benchmark
 from components.data.tasks import TRACK_ORDER, Track
-from components.evaluation.report import BenchmarkResults, comparison_table
+from components.evaluation.report import BenchmarkResults, comparison_table, cost_table
 from components.locking import Busy
 from components.registry.models import bundle_model_name
 from components.registry.promotion import CHAMPION
@@ -85,8 +85,11 @@ def _print_promotion(promotion) -> None:
     )
 
 
-def run_and_print_benchmark(track: str, methods: list[str], preset: str | None) -> None:
-    """One track through the methods, its table and where to look next printed."""
+def run_and_print_benchmark(
+    track: str, methods: list[str], preset: str | None, orders: int = 1, seeds: int = 1
+) -> None:
+    """One track through the methods (each over `orders` task orders x `seeds` seeds), its
+    tables and where to look next printed."""
     from flows.continual import run_benchmark
     from flows.jobs import on_cluster
 
@@ -101,7 +104,9 @@ def run_and_print_benchmark(track: str, methods: list[str], preset: str | None) 
                     preset=cast(Preset, preset),
                     replay=settings.replay_per_task,
                 )
-        results: BenchmarkResults = on_cluster(run_benchmark)(cast(Track, track), methods, source)
+        results: BenchmarkResults = on_cluster(run_benchmark)(
+            cast(Track, track), methods, source, orders=orders, seeds=seeds
+        )
     latest = settings.reports_dir / "latest"
     champion = (
         f"{bundle_model_name(track)} v{results.champion}"
@@ -110,7 +115,7 @@ def run_and_print_benchmark(track: str, methods: list[str], preset: str | None) 
     )
     uri = settings.resolved_tracking_uri
     served = uri.startswith(("http://", "https://"))  # a tracking server is its own UI
-    console.print(f"\n[bold]{track}[/]\n{comparison_table(results)}\n")
+    console.print(f"\n[bold]{track}[/]\n{comparison_table(results)}\n\n{cost_table(results)}\n")
     console.print(
         f"Report: {latest / track / 'report.md'} (results.json and plots beside); "
         f"every track: {latest / 'report.md'}\n"
@@ -122,17 +127,24 @@ def run_and_print_benchmark(track: str, methods: list[str], preset: str | None) 
 
 def benchmark(
     track: Annotated[str, typer.Option(help=f"one of {', '.join(TRACK_ORDER)}")] = "domain",
-    methods: Annotated[str, typer.Option(help="comma-separated")] = "mr-lora,lora-ft",
+    methods: Annotated[
+        str, typer.Option(help="comma-separated method names (docs/method.md lists them)")
+    ] = "mr-lora,lora-ft",
     preset: Annotated[
         str | None, typer.Option(help="generate this preset first (default: use sources/<track>)")
     ] = "default",
+    orders: Annotated[
+        int, typer.Option(min=1, help="task orders: the track's, then seeded permutations")
+    ] = 1,
+    seeds: Annotated[int, typer.Option(min=1, help="training seeds 0..M-1 for every order")] = 1,
 ) -> None:
     """The whole track through MR-LoRA (task by task, with gates and promotion) and the
-    baselines; writes reports/latest/<track>/{results.json,report.md,*.png}."""
+    baselines, each over the task orders and seeds (mean ± sd where several); writes
+    reports/latest/<track>/{results.json,report.md,*.png}."""
     if track not in TRACK_ORDER:
         errors.print(f"[red]unknown track {track!r}[/]; choose one of {', '.join(TRACK_ORDER)}")
         raise typer.Exit(2)
-    run_and_print_benchmark(track, methods.split(","), preset)
+    run_and_print_benchmark(track, methods.split(","), preset, orders, seeds)
 
 
 def serve(

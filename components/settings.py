@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     fisher_samples: int = Field(
         64, ge=1, description="training samples per task the ewc baseline's Fisher is taken on"
     )
+    olora_orthogonality: float = Field(
+        0.5, ge=0, description="lambda of the o-lora baseline's orthogonality loss (docs/method.md)"
+    )
+    moelora_experts: int = Field(
+        4, ge=1, description="LoRA experts per layer of the moelora baseline (divides the rank)"
+    )
     gates: GateThresholds = Field(
         default_factory=GateThresholds, description="promotion gates (docs/operations.md)"
     )
@@ -97,6 +103,9 @@ class Settings(BaseSettings):
         None, description="where this process's library output goes; logged to its pipeline runs"
     )
     seed: int = Field(0, description="seed for every sampled choice")
+    train_seed: int = Field(
+        0, ge=0, description="seed every adapter trains from (benchmark --seeds M runs 0..M-1)"
+    )
     max_image_pixels: int = Field(
         89_478_485, ge=1, description="images larger than this are rejected (decompression bombs)"
     )

@@ -31,6 +31,7 @@ from components.locking import benchmark_lock
 from components.methods import METHODS
 from components.methods.method import StepContext, learn_in_order
 from components.methods.mr_lora import LearnedStep, MrLora
+from components.methods.protocol import ProtocolRun, protocol_runs, seeded_scope
 from components.registry.models import pipeline_run
 from components.registry.tracking import benchmark_experiment
 from components.settings import get_settings
@@ -72,7 +73,7 @@ def on_task_arrival(task: str, source: Path, benchmark: str = "domain") -> Promo
     ):
         prepare_data(Path(source), benchmark, tasks=[task])
         seen = prepared(benchmark).names  # every task that has arrived, in arrival order
-        return on_cluster(learn_task)(benchmark, task, seen, seen, run).promotion
+        return on_cluster(learn_task)(benchmark, task, seen, seen, run).promoted()
 
 
 @flow(name="scheduled-retrain")
@@ -84,20 +85,30 @@ def scheduled_retrain(benchmark: str = "domain", source: Path | None = None) -> 
     ):
         seen = prepared(benchmark).names  # the tasks that have arrived, none beyond
         prepare_data(Path(source or settings.sources_dir / benchmark), benchmark, tasks=seen)
-        return on_cluster(learn_task)(benchmark, None, seen, seen, run).promotion
+        return on_cluster(learn_task)(benchmark, None, seen, seen, run).promoted()
 
 
-@task(name="method", task_run_name="{method}", cache_policy=NO_CACHE)
+@task(name="method", task_run_name="{label}", cache_policy=NO_CACHE)
 def _learn_in_order(
-    method: str, scope: BenchmarkScope, tasks: list[str]
+    method: str, scope: BenchmarkScope, run: ProtocolRun, label: str
 ) -> tuple[MethodResult, float]:
-    """A method through the tasks, its jobs one after another in this task run; with the
-    seconds it took."""
+    """A method through the run's task order from its seed, its jobs one after another in
+    this task run; with the seconds it took."""
     follow_assigned_cpus()
     timings: dict[str, float] = {}
-    with stage(method, timings):
-        outcomes = learn_in_order(METHODS[method], RUNNER, scope, tasks)
-    return method_result(tasks, [o.accuracies() for o in outcomes]), timings[method]
+    with stage(label, timings):
+        outcomes = learn_in_order(METHODS[method], RUNNER, seeded_scope(scope, run.seed), run.tasks)
+    rows = [o.accuracies() for o in outcomes]
+    router = [METHODS[method].router_accuracy(o) or 0.0 for o in outcomes]
+    result = method_result(
+        run.tasks,
+        rows,
+        router if method == MrLora.name else None,
+        [o.cost() for o in outcomes],
+        run.seed,
+        kinds=outcomes[-1].question_kinds(),
+    )
+    return result, timings[label]
 
 
 @task(name="zero-shot", cache_policy=NO_CACHE)
@@ -116,11 +127,14 @@ def run_benchmark(
     methods: list[str] | None = None,
     source: Path | None = None,
     tasks: list[str] | None = None,
+    orders: int = 1,
+    seeds: int = 1,
 ) -> BenchmarkResults:
-    """The baselines and the Zero-shot row started (on a cluster they run beside what follows),
-    MR-LoRA through the track (each step a task arrival with gates and promotion, evaluated on
-    every task), then the Oracle row and the report. `tasks`: a subset of the track's tasks, in
-    its order (default: all)."""
+    """Every method's runs but MR-LoRA's main one started (on a cluster they run beside what
+    follows), and the Zero-shot row; MR-LoRA through the track in its own order (each step a
+    task arrival with gates and promotion, evaluated on every task); then the Oracle row and
+    the report. `tasks`: a subset of the track's tasks, in its order (default: all); `orders`
+    and `seeds`: the protocol's runs of each method (components/methods/protocol.py)."""
     methods = methods or ["mr-lora", "lora-ft"]
     unknown = set(methods) - set(METHODS)
     if unknown:
@@ -136,36 +150,44 @@ def run_benchmark(
             prepare_data(Path(source or settings.sources_dir / track), track, track, tasks)
             scope = benchmark_scope(track, run)
             tasks = tasks or scope.manifest.names
+        runs = protocol_runs(tasks, orders, seeds)
         one_job = settings.cluster.per_job
-        baselines = {
-            name: start(_learn_in_order, one_job, name, scope, tasks)
+        side_runs = [
+            (name, r, start(_learn_in_order, one_job, name, scope, r, r.label(name)))
             for name in methods
-            if name != MrLora.name
-        }
+            for r in runs
+            if not (name == MrLora.name and r.is_main)
+        ]
         zero_shot = start(_zero_shot, one_job, scope, tasks)
         steps = []  # MR-LoRA: each step a task arrival, with gates and promotion
         for i, name in enumerate(tasks, start=1):
             with stage(f"mr-lora: {name} arrives", timings):
                 steps.append(on_cluster(learn_task)(track, name, tasks[:i], tasks, run))
-        results = {}
+        every: dict[str, list[MethodResult]] = {name: [] for name in methods}
         if MrLora.name in methods:
-            results[MrLora.name] = method_result(
-                tasks,
-                [s.accuracies() for s in steps],
-                [s.evaluation.router_accuracy or 0.0 for s in steps],
+            every[MrLora.name].append(
+                method_result(
+                    tasks,
+                    [s.accuracies() for s in steps],
+                    [s.evaluation.router_accuracy or 0.0 for s in steps],
+                    [s.cost() for s in steps],
+                    kinds=steps[-1].question_kinds(),
+                )
             )
-        for name, baseline in baselines.items():
-            results[name], timings[name] = baseline.result()
+        for name, r, side in side_runs:
+            result, timings[r.label(name)] = side.result()
+            every[name].append(result)
         zero, timings["zero-shot"] = zero_shot.result()
         report = BenchmarkResults(
             benchmark=track,
             tasks=tasks,
-            methods=results,
+            methods={name: every[name][0] for name in methods},
+            runs=every,
             oracle=oracle_accuracies(settings, steps[-1].experts),
             zero_shot=zero,
             timings=timings,
             wall_seconds=time.perf_counter() - started,
-            champion=steps[-1].promotion.champion,
+            champion=steps[-1].promoted().champion,
         )
         with stage("report"):
             publish_report(settings, report, run)

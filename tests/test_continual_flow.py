@@ -36,6 +36,7 @@ LENIENT_GATES = {
     }.items()
 }
 BUNDLE = "mllmcl-domain-bundle"
+BENCHMARK_METHODS = ["mr-lora", "lora-ft", "moelora"]
 
 
 def _settings():
@@ -161,7 +162,8 @@ def test_a_scheduled_retrain_trains_nothing_new_and_counts_only_arrived_tasks(lo
 
 @pytest.fixture(scope="module")
 def benchmark(prefect_server, micro_domain, tmp_path_factory):
-    """One benchmark run (three tasks, MR-LoRA and LoRA-FT), in a home of its own."""
+    """One benchmark run (three tasks; MR-LoRA, LoRA-FT and MoELoRA, each in two task orders),
+    in a home of its own."""
     from flows.continual import run_benchmark
 
     with (
@@ -170,7 +172,7 @@ def benchmark(prefect_server, micro_domain, tmp_path_factory):
     ):
         settings = _settings()
         results = run_benchmark(
-            "domain", ["mr-lora", "lora-ft"], micro_domain, ["RS", "Med", "Fin"]
+            "domain", BENCHMARK_METHODS, micro_domain, ["RS", "Med", "Fin"], orders=2
         )
         yield settings, results
 
@@ -179,7 +181,7 @@ def test_the_benchmark_writes_the_matrix_and_the_report(benchmark):
     settings, results = benchmark
     latest = settings.reports_dir / "latest" / "domain"
     data = json.loads((latest / "results.json").read_text())
-    for method in ("mr-lora", "lora-ft"):
+    for method in BENCHMARK_METHODS:
         assert data[method]["tasks"] == ["RS", "Med", "Fin"]
         assert [len(row) for row in data[method]["matrix"]] == [3, 3, 3]
         matrix = data[method]["matrix"]
@@ -187,16 +189,26 @@ def test_the_benchmark_writes_the_matrix_and_the_report(benchmark):
         assert data[method]["BWT"] == pytest.approx(
             (matrix[2][0] - matrix[0][0] + matrix[2][1] - matrix[1][1]) / 2
         )
+        main, other = data["runs"][method]
+        assert main == data[method]  # the paper's order first
+        assert sorted(other["tasks"]) == sorted(main["tasks"]) and other["tasks"] != main["tasks"]
+        cost = data[method]["cost"]
+        assert cost["train_seconds"] > 0 and cost["trainable_parameters"] > 0
+        assert cost["stored_bytes"] > 0 and cost["seconds_per_item"] > 0
     assert len(data["mr-lora"]["router_accuracy"]) == 3
+    assert len(data["runs"]["mr-lora"][1]["router_accuracy"]) == 3
+    # MR-LoRA keeps an expert per task and a router; LoRA-FT one adapter
+    assert data["mr-lora"]["cost"]["stored_bytes"] > data["lora-ft"]["cost"]["stored_bytes"]
     assert set(data["oracle"]) == set(data["zero_shot"]) == {"RS", "Med", "Fin"}
     assert {"mr-lora: RS arrives", "lora-ft", "zero-shot"} <= set(data["timings"])
     report = (latest / "report.md").read_text()
-    assert "| Zero-shot |" in report and "| mr-lora |" in report and "| Oracle |" in report
+    assert "| Zero-shot |" in report and "| mr-lora (2 runs) |" in report and "| Oracle |" in report
+    assert " ± " in report and "## Cost" in report and "## Where each method forgets" in report
     for png in ("matrix-mr-lora.png", "matrix-lora-ft.png", "forgetting.png"):
         assert (latest / png).read_bytes().startswith(b"\x89PNG")
     assert results.champion is not None
     every_track = (latest.parent / "report.md").read_text()
-    assert "## domain" in every_track and "| mr-lora |" in every_track
+    assert "## domain" in every_track and "| mr-lora (2 runs) |" in every_track
     assert "(domain/report.md)" in every_track
 
 
@@ -209,7 +221,11 @@ def test_the_pipeline_run_holds_the_metrics_curves_and_report(benchmark):
         "tags.`mllmcl.kind` = 'pipeline'",
     )
     assert pipeline.info.status == "FINISHED"
-    assert "mr-lora.BWT" in pipeline.data.metrics
+    assert {"mr-lora.BWT", "moelora.FWT", "lora-ft.BWT.sd", "moelora.cost.train_seconds"} <= set(
+        pipeline.data.metrics
+    )
+    # only the arrivals in the track's order registered bundles; the other order's did not
+    assert len(client.search_model_versions(f"name = '{BUNDLE}'")) == 3
     history = client.get_metric_history(pipeline.info.run_id, "lora-ft.accuracy.RS")
     assert [m.step for m in history] == [1, 2, 3]
     assert [m.value for m in history] == [row[0] for row in data["lora-ft"]["matrix"]]

@@ -4,10 +4,15 @@ import json
 
 import pytest
 
+from components.evaluation.costs import StepCost
 from components.evaluation.report import (
     BenchmarkResults,
     comparison_table,
+    cost_table,
+    forgetting_reading,
+    kinds_table,
     method_result,
+    runs_table,
     write_combined_report,
     write_report,
 )
@@ -138,3 +143,68 @@ def test_every_track_on_one_page_from_the_tracks_results(tmp_path):
         "| mr-lora | 68.00 | 88.00 |" in page and "[ability/report.md](ability/report.md)" in page
     )
     assert "Router accuracy after each step (%): 100.0, 95.0" in page and "BWT (" in page
+
+
+def test_several_runs_give_mean_and_spread_and_the_costs_and_forgetting_are_read(tmp_path):
+    def run(order, rows, seed, seconds):
+        cost = StepCost(
+            train_seconds=seconds,
+            trainable_parameters=2_000_000,
+            stored_bytes=4_000_000,
+            seconds_per_item=0.05,
+        )
+        return method_result(order, rows, costs=[cost, cost], seed=seed)
+
+    first = run(["RS", "Med"], [{"RS": 80, "Med": 10}, {"RS": 40, "Med": 90}], 0, 30.0)
+    # the other order: Med first, then RS; Med forgotten this time
+    second = run(["Med", "RS"], [{"Med": 90, "RS": 10}, {"Med": 70, "RS": 80}], 0, 90.0)
+    results = BenchmarkResults(
+        benchmark="domain",
+        tasks=["RS", "Med"],
+        methods={"lora-ft": first},
+        runs={"lora-ft": [first, second]},
+        oracle={"RS": 80, "Med": 91},
+        zero_shot={"RS": 20, "Med": 30},
+        timings={},
+    )
+    table = comparison_table(results)
+    # final RS: 40 and 80; final Med: 90 and 70; MFT 85 both; BWT -40 and -20
+    row = next(line for line in table.splitlines() if line.startswith("| lora-ft"))
+    assert row.startswith("| lora-ft (2 runs) | 60.00 ± 28.28 | 80.00 ± 14.14 | 85.00 ± 0.00 |")
+    assert "-30.00 ± 14.14" in row
+    costs = cost_table(results)
+    # 2 steps x 30 s and 2 x 90 s: 2 min on average; 4 MB kept over 2 tasks; 50 ms per item
+    assert "| lora-ft | 2.0 | 2.00 | 2.00 | 50 |" in costs
+    reading = forgetting_reading(results)
+    assert reading == [
+        "- lora-ft: forgets most on RS (40.0 points below its best since learned); "
+        "30.0 points on average over the earlier tasks."
+    ]
+    assert "| lora-ft | Med -> RS | 0 |" in runs_table(results)
+    write_report(results, tmp_path)
+    again = BenchmarkResults.from_json(json.loads((tmp_path / "results.json").read_text()))
+    assert again.runs_of("lora-ft") == [first, second]
+    report = (tmp_path / "report.md").read_text()
+    assert "## Runs (task order and seed)" in report and "## Cost" in report
+
+
+def test_question_kinds_are_tabled_for_the_tasks_that_have_several():
+    rows = [{"OCR": 50.0, "Math": 20.0}, {"OCR": 40.0, "Math": 60.0}]
+    runs = [
+        method_result(["OCR", "Math"], rows, kinds={"OCR": {"number": 30.0, "word": 50.0}}),
+        method_result(["OCR", "Math"], rows, kinds={"OCR": {"number": 50.0, "word": 50.0}}),
+    ]
+    results = BenchmarkResults(
+        benchmark="ability",
+        tasks=["OCR", "Math"],
+        methods={"lora-ft": runs[0]},
+        runs={"lora-ft": runs},
+        oracle={"OCR": 80, "Math": 70},
+        zero_shot={"OCR": 10, "Math": 10},
+        timings={},
+    )
+    assert kinds_table(results) == (
+        "| Method | OCR: number | OCR: word |\n| --- | ---: | ---: |\n"
+        "| lora-ft | 40.00 ± 14.14 | 50.00 ± 0.00 |"
+    )
+    assert kinds_table(results.model_copy(update={"runs": {}, "methods": {}})) is None

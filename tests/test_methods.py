@@ -19,6 +19,7 @@ from components.methods import METHODS
 from components.methods.lora_ft import BaselineStep, LoraFt, LoraFtReplay, LoraFtStepJob
 from components.methods.method import StepContext, learn_in_order
 from components.methods.mr_lora import MrLora
+from components.methods.protocol import protocol_runs, seeded_scope, task_orders
 from components.models.base.loading import BaseRef
 from components.registry.adapters import AdapterRecord
 from components.settings import Settings
@@ -66,7 +67,15 @@ def scope(micro_home) -> BenchmarkScope:
 
 
 def test_every_method_is_known_by_its_own_name():
-    assert list(METHODS) == ["mr-lora", "lora-ft", "lora-ft-replay", "ewc", "joint"]
+    assert list(METHODS) == [
+        "mr-lora",
+        "lora-ft",
+        "lora-ft-replay",
+        "o-lora",
+        "moelora",
+        "ewc",
+        "joint",
+    ]
     assert all(METHODS[name].name == name and METHODS[name].summary for name in METHODS)
 
 
@@ -117,15 +126,57 @@ def test_joint_steps_start_from_the_base_and_do_not_chain(scope, tmp_path):
         ("joint", 3, None),
     ]
     assert len({job.key() for job in steps}) == 3
+    # the same seen set in another order: the same model at step 2, not at step 1
+    runner = Recorder(tmp_path)
+    learn_in_order(METHODS["joint"], runner, scope, [tasks[1], tasks[0], tasks[2]])
+    assert runner.jobs[1].key() == steps[1].key() and runner.jobs[0].key() != steps[0].key()
 
 
-def test_ewc_steps_chain_like_lora_ft_and_key_their_strength(scope, tmp_path):
+@pytest.mark.parametrize(
+    ("method", "setting", "value"),
+    [
+        ("ewc", "ewc_strength", 1.0),
+        ("o-lora", "olora_orthogonality", 2.0),
+        ("moelora", "moelora_experts", 2),
+    ],
+)
+def test_chained_baselines_chain_like_lora_ft_and_key_their_setting(
+    scope, tmp_path, method, setting, value
+):
     tasks = scope.manifest.names[:2]
     runner = Recorder(tmp_path)
-    learn_in_order(METHODS["ewc"], runner, scope, tasks)
+    learn_in_order(METHODS[method], runner, scope, tasks)
     first, second = runner.jobs
-    assert (first.method, first.previous, second.previous.key) == ("ewc", None, first.key())
-    stronger = scope.model_copy(
-        update={"settings": scope.settings.model_copy(update={"ewc_strength": 1.0})}
+    assert (first.method, first.previous, second.previous.key) == (method, None, first.key())
+    changed = scope.model_copy(
+        update={"settings": scope.settings.model_copy(update={setting: value})}
     )
-    assert first.model_copy(update={"scope": stronger}).key() != first.key()
+    assert first.model_copy(update={"scope": changed}).key() != first.key()
+
+
+def test_a_comparison_run_of_mr_lora_promotes_nothing(scope, tmp_path):
+    runner = Recorder(tmp_path)
+    outcomes = learn_in_order(MrLora(), runner, scope, scope.manifest.names[:2])
+    assert not any(isinstance(job, PromotionJob) for job in runner.jobs)
+    assert all(o.promotion is None for o in outcomes)
+    with pytest.raises(ValueError, match="comparison run"):
+        outcomes[-1].promoted()
+
+
+def test_the_protocol_s_orders_start_with_the_track_s_and_seeds_change_every_key(scope):
+    tasks = ["RS", "Med", "AD", "Sci", "Fin"]
+    orders = task_orders(tasks, 3)
+    assert orders[0] == tasks and len({tuple(o) for o in orders}) == 3
+    assert all(sorted(o) == sorted(tasks) for o in orders)
+    assert task_orders(tasks, 2) == orders[:2]  # fewer orders: the same first ones
+    assert task_orders(["RS", "Med"], 3)[2] in (["RS", "Med"], ["Med", "RS"])  # only 2 exist
+    runs = protocol_runs(tasks, 2, 2)
+    assert [(r.order_index, r.seed) for r in runs] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert runs[0].is_main and runs[0].label("ewc") == "ewc"
+    assert runs[3].label("ewc") == "ewc (order 2, seed 1)"
+    with pytest.raises(ValueError):
+        protocol_runs(tasks, 0, 1)
+    task = scope.manifest.names[0]
+    seeded = seeded_scope(scope, 1)
+    assert ExpertJob(scope=seeded, task=task).key() != ExpertJob(scope=scope, task=task).key()
+    assert ExpertJob(scope=seeded, task=task).adapter.train.seed == 1

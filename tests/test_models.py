@@ -14,7 +14,7 @@ from transformers import AutoProcessor, CLIPVisionConfig, LlamaConfig, LlavaForC
 from components.data.build import load_split
 from components.data.tasks import task_spec
 from components.models.generation import generate_answers
-from components.models.lora.adapters import load_adapters, train_adapter
+from components.models.lora.adapters import continued, load_adapters, train_adapter
 from components.models.lora.settings import EXPERT_PRESETS, ROUTER_PRESETS, TrainSettings
 from components.models.lora.training import SampleList, answer_token_loss, per_worker_batch
 from components.models.mrlora.letters import decode_official
@@ -337,78 +337,6 @@ def test_two_stage_answers_a_mixed_stream_in_full_expert_batches(
     assert expert_prefills == [4, 4]
 
 
-@pytest.mark.parametrize("replay", [False, True])
-def test_lora_ft_continues_one_adapter_through_the_tasks(tiny_base, micro_home, tmp_path, replay):
-    from components.methods.lora_ft import lora_ft_step
-
-    tasks = ["RS", "Fin"]
-    runs = []
-    for step, task in enumerate(tasks, start=1):
-        previous = runs[-1].folder if runs else None
-        folder = tmp_path / f"step-{step}-{task}"
-        runs.append(
-            lora_ft_step(
-                micro_home / "data",
-                "micro",
-                tasks,
-                step,
-                tiny_base.ref,
-                ONE_EPOCH_EXPERT,
-                folder,
-                previous,
-                replay,
-                progress=False,
-            )
-        )
-    assert [r.folder.name for r in runs] == ["step-1-RS", "step-2-Fin"]
-    assert runs[1].samples == 24 + (20 if replay else 0)  # Fin's train (+ RS's replay set)
-    assert _folder_hash(runs[0].folder) != _folder_hash(runs[1].folder)
-
-
-def test_the_joint_model_sees_every_seen_task_s_data(tiny_base, micro_home, tmp_path):
-    from components.methods.joint import joint_step
-
-    tasks = ["RS", "Fin", "Med"]
-    run = joint_step(
-        micro_home / "data", "micro", tasks, 2, tiny_base.ref, ONE_EPOCH_EXPERT, tmp_path / "j"
-    )
-    seen = sum(len(load_split(micro_home / "data", "micro", t, "train")) for t in tasks[:2])
-    assert run.samples == seen  # RS's and Fin's train splits, not Med's
-    assert (run.folder / "adapter_model.safetensors").exists()
-
-
-def test_ewc_holds_the_adapter_near_where_the_earlier_task_left_it(tiny_base, micro_home, tmp_path):
-    from safetensors.torch import load_file
-
-    from components.methods.ewc import ewc_step
-    from components.methods.lora_ft import lora_ft_step
-    from components.models.lora.consolidation import CONSOLIDATION_FILE, Consolidation
-
-    data, settings = micro_home / "data", FAST_EXPERT
-
-    def ewc(task, out, previous):
-        return ewc_step(data, "micro", task, tiny_base.ref, settings, out, previous, 1e6, 8)
-
-    first = ewc(task="RS", out=tmp_path / "rs", previous=None)
-    held = Consolidation.load(first.folder, strength=1.0)
-    assert all((f >= 0).all() for f in held.fisher.values())
-    assert any((f > 0).any() for f in held.fisher.values())  # RS depends on its LoRA
-    weights = load_file(str(first.folder / "adapter_model.safetensors"))
-    assert len(held.anchor) == len(weights)  # every trained tensor is held
-
-    second = ewc(task="Fin", out=tmp_path / "fin", previous=first.folder)
-    free = lora_ft_step(
-        data, "micro", ["RS", "Fin"], 2, tiny_base.ref, settings, tmp_path / "ft", first.folder
-    )
-    assert (second.folder / CONSOLIDATION_FILE).exists()
-
-    def drift(run) -> float:
-        after = load_file(str(run.folder / "adapter_model.safetensors"))
-        return sum(float((after[k] - weights[k]).pow(2).sum()) for k in weights)
-
-    assert drift(second) < 0.5 * drift(free)  # the penalty held it back
-
-
 def test_continuing_an_adapter_starts_from_its_weights(tiny_base, micro_home, tmp_path):
     from safetensors.torch import load_file
 
@@ -422,7 +350,7 @@ def test_continuing_an_adapter_starts_from_its_weights(tiny_base, micro_home, tm
         samples,
         frozen,
         tmp_path / "again",
-        start_from=first.folder,
+        start=continued(first.folder),
         progress=False,
     )
     before = load_file(first.folder / "adapter_model.safetensors")

@@ -5,38 +5,60 @@ paper's table form, and PNG plots (a heatmap per method, the forgetting per task
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from statistics import fmean
+from statistics import fmean, stdev
 
 from pydantic import BaseModel
 
 from components.data.tasks import TRACK_ORDER
+from components.evaluation.costs import MethodCost, StepCost, method_cost
 from components.evaluation.metrics import continual_metrics, forgetting, forward_transfer
 from components.evaluation.plots import forgetting_png, matrix_png
 
+METRICS = ("MFT", "MFN", "MAA", "BWT", "FWT")
+
 
 class MethodResult(BaseModel):
-    tasks: list[str]
-    matrix: list[list[float]]  # A[i][j] in percent, j over every task
+    tasks: list[str]  # in the order they were learned
+    matrix: list[list[float]]  # A[i][j] in percent, i and j in that order
     MFT: float
     MFN: float
     MAA: float
     BWT: float
     forgetting: list[float] = []  # per task learned before the last: its largest drop
     router_accuracy: list[float] | None = None  # after each step (MR-LoRA)
+    seed: int = 0  # the adapters' training seed
+    cost: MethodCost | None = None  # None where a step's figures are unknown
+    # After the last task: accuracy per question kind of each task that has several.
+    kinds: dict[str, dict[str, float]] = {}
+
+    def final(self) -> dict[str, float]:
+        """A[T][j] by task name."""
+        return dict(zip(self.tasks, self.matrix[-1], strict=True))
 
 
 def method_result(
-    tasks: list[str], rows: list[dict[str, float]], router_accuracy: list[float] | None = None
+    tasks: list[str],
+    rows: list[dict[str, float]],
+    router_accuracy: list[float] | None = None,
+    costs: Sequence[StepCost | None] = (),
+    seed: int = 0,
+    kinds: dict[str, dict[str, float]] | None = None,
 ) -> MethodResult:
-    """`rows[i]`: accuracy per task after learning task i."""
+    """`rows[i]`: accuracy per task after learning task i; `costs[i]`: what step i took;
+    `kinds`: per question kind after the last task."""
     matrix = [[row[t] for t in tasks] for row in rows]
     metrics = continual_metrics(matrix)
+    known = [c for c in costs if c is not None]
     return MethodResult(
         tasks=tasks,
         matrix=matrix,
         forgetting=forgetting(matrix),
         router_accuracy=router_accuracy,
+        seed=seed,
+        cost=method_cost(known) if known and len(known) == len(rows) else None,
+        kinds=kinds or {},
         **metrics.model_dump(),
     )
 
@@ -50,11 +72,31 @@ class BenchmarkResults(BaseModel):
     timings: dict[str, float]  # seconds per stage (on a cluster some ran side by side)
     wall_seconds: float | None = None  # from start to the report; None: the stages' sum
     champion: str | None = None  # the bundle version aliased champion at the end
+    # Every run of each method (task orders x seeds), the main one (`methods`) first.
+    runs: dict[str, list[MethodResult]] = {}
 
     def forward_transfer(self, method: str) -> float:
-        """FWT of a method, against the Zero-shot row."""
-        matrix = self.methods[method].matrix
-        return forward_transfer(matrix, [self.zero_shot[t] for t in self.tasks])
+        """FWT of a method's main run, against the Zero-shot row."""
+        return self.run_forward_transfer(self.methods[method])
+
+    def run_forward_transfer(self, run: MethodResult) -> float:
+        return forward_transfer(run.matrix, [self.zero_shot[t] for t in run.tasks])
+
+    def runs_of(self, method: str) -> list[MethodResult]:
+        return self.runs.get(method) or [self.methods[method]]
+
+    def spread(self, method: str) -> dict[str, list[float]]:
+        """Each column of the comparison table over the method's runs."""
+        runs = [self.columns(run) for run in self.runs_of(method)]
+        return {column: [run[column] for run in runs] for column in runs[0]}
+
+    def columns(self, run: MethodResult) -> dict[str, float]:
+        """One run's row of the comparison table: final accuracy per task (in the track's
+        order), then the metrics."""
+        final = run.final()
+        values = {task: final[task] for task in self.tasks}
+        values |= {"MFT": run.MFT, "MFN": run.MFN, "MAA": run.MAA, "BWT": run.BWT}
+        return values | {"FWT": self.run_forward_transfer(run)}
 
     def as_json(self) -> dict:
         """results.json: the methods at the top level, beside oracle, zero_shot and timings."""
@@ -73,21 +115,117 @@ def _cells(values: list[float]) -> str:
     return " | ".join(f"{v:.2f}" for v in values)
 
 
+def _spread(values: list[float]) -> str:
+    """The mean, and the standard deviation over runs where there are several."""
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{fmean(values):.2f} ± {stdev(values):.2f}"
+
+
 def comparison_table(results: BenchmarkResults) -> str:
-    """Final accuracy per task (A[T][j]) and the five metrics, one row per method."""
+    """Final accuracy per task (A[T][j]) and the five metrics, one row per method: the mean
+    ± standard deviation over its runs where it has several."""
     tasks = results.tasks
-    head = f"| Method | {' | '.join(tasks)} | MFT | MFN | MAA | BWT | FWT |"
-    rule = "| --- |" + " ---: |" * (len(tasks) + 5)
+    head = f"| Method | {' | '.join(tasks)} | {' | '.join(METRICS)} |"
+    rule = "| --- |" + " ---: |" * (len(tasks) + len(METRICS))
     rows = [
         f"| Zero-shot | {_cells([results.zero_shot[t] for t in tasks])} | - | "
         f"{fmean(results.zero_shot.values()):.2f} | - | - | - |"
     ]
-    for name, method in results.methods.items():
-        metrics = [method.MFT, method.MFN, method.MAA, method.BWT, results.forward_transfer(name)]
-        rows.append(f"| {name} | {_cells(method.matrix[-1])} | {_cells(metrics)} |")
+    for name in results.methods:
+        spread = results.spread(name)
+        cells = [_spread(values) for values in spread.values()]
+        runs = len(results.runs_of(name))
+        label = name if runs == 1 else f"{name} ({runs} runs)"
+        rows.append(f"| {label} | {' | '.join(cells)} |")
     oracle = [results.oracle[t] for t in tasks]
     rows.append(f"| Oracle | {_cells(oracle)} | - | {fmean(oracle):.2f} | - | - | - |")
     return "\n".join([head, rule, *rows])
+
+
+def cost_table(results: BenchmarkResults) -> str:
+    """What each method took (its runs' mean) and keeps."""
+    lines = [
+        "| Method | training (min) | trained parameters (M, most in one step) | kept per task "
+        "(MB) | answering (ms per item) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name in results.methods:
+        costs = [run.cost for run in results.runs_of(name) if run.cost is not None]
+        if not costs:
+            lines.append(f"| {name} | - | - | - | - |")
+            continue
+        lines.append(
+            f"| {name} | {fmean(c.train_seconds for c in costs) / 60:.1f} | "
+            f"{costs[0].trainable_parameters / 1e6:.2f} | "
+            f"{costs[0].bytes_per_task / 1e6:.2f} | "
+            f"{fmean(c.seconds_per_item for c in costs) * 1e3:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def kinds_table(results: BenchmarkResults) -> str | None:
+    """Accuracy per question kind after the last task, for the tasks that have several (mean ±
+    sd over runs); None when no task has."""
+    columns = sorted(
+        {
+            (task, kind)
+            for name in results.methods
+            for run in results.runs_of(name)
+            for task, kinds in run.kinds.items()
+            for kind in kinds
+        }
+    )
+    if not columns:
+        return None
+    head = " | ".join(f"{task}: {kind}" for task, kind in columns)
+    lines = [f"| Method | {head} |", "| --- |" + " ---: |" * len(columns)]
+    for name in results.methods:
+        runs = results.runs_of(name)
+        cells = []
+        for task, kind in columns:
+            values = [run.kinds[task][kind] for run in runs if kind in run.kinds.get(task, {})]
+            cells.append(_spread(values) if values else "-")
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def runs_table(results: BenchmarkResults) -> str:
+    """Each run's order, seed and metrics."""
+    lines = [
+        f"| Method | order | seed | {' | '.join(METRICS)} |",
+        "| --- | --- | ---: |" + " ---: |" * len(METRICS),
+    ]
+    for name in results.methods:
+        for run in results.runs_of(name):
+            columns = results.columns(run)
+            metrics = _cells([columns[m] for m in METRICS])
+            lines.append(f"| {name} | {' -> '.join(run.tasks)} | {run.seed} | {metrics} |")
+    return "\n".join(lines)
+
+
+def forgetting_reading(results: BenchmarkResults) -> list[str]:
+    """One line per method: where it forgets most (largest drop since a task was learned,
+    averaged over its runs), and how much on average."""
+    lines = []
+    for name in results.methods:
+        drops: dict[str, list[float]] = {}
+        for run in results.runs_of(name):
+            for task, drop in zip(run.tasks, run.forgetting, strict=False):
+                drops.setdefault(task, []).append(drop)
+        if not drops:
+            continue
+        mean_drop = {task: fmean(values) for task, values in drops.items()}
+        worst = max(mean_drop, key=lambda task: mean_drop[task])
+        overall = fmean(mean_drop.values())
+        if mean_drop[worst] <= 0.5:
+            lines.append(f"- {name}: forgets nothing (largest drop {mean_drop[worst]:.1f} points).")
+        else:
+            lines.append(
+                f"- {name}: forgets most on {worst} ({mean_drop[worst]:.1f} points below its best "
+                f"since learned); {overall:.1f} points on average over the earlier tasks."
+            )
+    return lines
 
 
 def markdown_report(results: BenchmarkResults, plots: list[str]) -> str:
@@ -99,7 +237,20 @@ def markdown_report(results: BenchmarkResults, plots: list[str]) -> str:
         "",
         comparison_table(results),
         "",
+        "## Where each method forgets",
+        "",
+        *forgetting_reading(results),
+        "",
+        "## Cost",
+        "",
+        cost_table(results),
+        "",
     ]
+    kinds = kinds_table(results)
+    if kinds is not None:
+        lines += ["## Per question kind, after the last task", "", kinds, ""]
+    if any(len(results.runs_of(name)) > 1 for name in results.methods):
+        lines += ["## Runs (task order and seed)", "", runs_table(results), ""]
     for name, method in results.methods.items():
         lines += [f"## {name}: accuracy matrix A[i][j]", ""]
         lines.append(f"| after \\ on | {' | '.join(results.tasks)} |")

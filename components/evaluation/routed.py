@@ -4,6 +4,7 @@ alone (a baseline adapter, or the base for the Zero-shot row)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ class TaskScore(BaseModel):
     report: dict[str, Any]
     predictions: list[dict[str, Any]]  # official JSON-lines records
     routed_right: float | None = None  # percent routed to this task's expert (bundles only)
+    answer_seconds: float = 0.0  # answering its items, the model already loaded
 
 
 class Evaluation(BaseModel):
@@ -45,6 +47,20 @@ class Evaluation(BaseModel):
         items = sum(count for _, count in routed)
         return sum(share * count for share, count in routed) / max(1, items)
 
+    def question_kinds(self) -> dict[str, dict[str, float]]:
+        """Accuracy per question kind, for each task whose scorer reports several."""
+        return {
+            task: {kind: c["accuracy"] for kind, c in s.report.get("categories", {}).items()}
+            for task, s in self.scores.items()
+            if len(s.report.get("categories", {})) > 1
+        }
+
+    @property
+    def seconds_per_item(self) -> float:
+        """The inference cost: seconds to answer one test item, averaged over every task."""
+        items = sum(len(s.predictions) for s in self.scores.values())
+        return sum(s.answer_seconds for s in self.scores.values()) / max(1, items)
+
 
 Answerer = Callable[[Sequence[Sample]], tuple[list[str], list[dict[str, Any]]]]
 
@@ -56,12 +72,20 @@ def _score_task(
     samples, annotations = evaluation_samples(
         load_split(data_dir, manifest.benchmark, task, "test")
     )
+    started = time.perf_counter()
     answers, metadata = answerer(samples)
+    seconds = time.perf_counter() - started
     records = prediction_records(annotations, answers, [s.question for s in samples], model_id)
     for item, extra in zip(records, metadata, strict=True):
         item["metadata"] = extra
     report = score(entry.spec.scorer, annotations, records).as_dict()
-    result = TaskScore(task=task, accuracy=report["accuracy"], report=report, predictions=records)
+    result = TaskScore(
+        task=task,
+        accuracy=report["accuracy"],
+        report=report,
+        predictions=records,
+        answer_seconds=seconds,
+    )
     return result, metadata
 
 

@@ -44,7 +44,8 @@ class ExpertJob(BenchmarkJob[AdapterRecord]):
 
     @property
     def adapter(self) -> AdapterSettings:
-        return expert_settings(self.settings.expert_preset, self.manifest.track)
+        settings = self.settings
+        return expert_settings(settings.expert_preset, self.manifest.track, settings.train_seed)
 
     @property
     def name(self) -> str:

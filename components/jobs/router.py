@@ -9,7 +9,7 @@ from pathlib import Path
 
 from components.jobs.job import BenchmarkJob
 from components.models.lora.adapters import adapter_folder, train_adapter
-from components.models.lora.settings import ROUTER_PRESETS, AdapterSettings
+from components.models.lora.settings import ROUTER_PRESETS, AdapterSettings, seeded
 from components.models.mrlora.experts import config_digest
 from components.models.mrlora.replay import replay_samples, router_key, seen_spec
 from components.models.mrlora.spec import RouterSpec, save_spec
@@ -40,7 +40,7 @@ class RouterJob(BenchmarkJob[AdapterRecord]):
 
     @property
     def adapter(self) -> AdapterSettings:
-        return ROUTER_PRESETS[self.settings.router_preset]
+        return seeded(ROUTER_PRESETS[self.settings.router_preset], self.settings.train_seed)
 
     def key(self) -> str:
         config = config_digest(self.adapter)

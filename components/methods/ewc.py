@@ -7,41 +7,30 @@ adapter, in its folder."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from peft import PeftModel
-from transformers import ProcessorMixin, TrainerCallback
+from transformers import ProcessorMixin
 
-from components.data.build import load_split
 from components.jobs.job import digest
-from components.methods.lora_ft import LoraFt, LoraFtStepJob
-from components.models.base.loading import BaseRef
-from components.models.lora.adapters import AdapterRun, train_adapter
+from components.methods.lora_ft import LoraFt, LoraFtStepJob, StepPlan, task_samples
+from components.models.lora.adapters import continued
 from components.models.lora.consolidation import Consolidation, diagonal_fisher
-from components.models.lora.settings import AdapterSettings
-from components.models.samples import training_samples
 
 
-def ewc_step(
+def ewc_plan(
     data_dir: Path,
     benchmark: str,
     task: str,
-    base: BaseRef,
-    settings: AdapterSettings,
     out: Path,
     previous: Path | None,
     strength: float,
     fisher_samples: int,
-    callbacks: Sequence[TrainerCallback] = (),
-    progress: bool = True,
-    dtype: str = "auto",
-    device: str = "auto",
-) -> AdapterRun:
+) -> StepPlan:
     """Continue `previous` (or start from the base) on `task` under the earlier tasks' penalty,
     then add this task's Fisher, taken on up to `fisher_samples` of its training samples (spread
-    evenly), to the consolidation saved beside the adapter."""
-    samples = training_samples(load_split(data_dir, benchmark, task, "train"))
+    evenly), to the consolidation saved beside the adapter in `out`."""
+    samples = task_samples(data_dir, benchmark, task)
     before = (
         Consolidation.none(strength) if previous is None else Consolidation.load(previous, strength)
     )
@@ -51,16 +40,9 @@ def ewc_step(
         fisher = diagonal_fisher(trained, processor, samples[::stride][:fisher_samples])
         before.then(trained, fisher).save(out)
 
-    return train_adapter(
-        base.name_or_path,
+    return StepPlan(
         samples,
-        settings,
-        out,
-        start_from=previous,
-        callbacks=callbacks,
-        progress=progress,
-        dtype=dtype,
-        device=device,
+        start=continued(previous) if previous else None,
         penalty=before.penalty,
         then=consolidate,
     )
@@ -77,21 +59,16 @@ class EwcStepJob(LoraFtStepJob):
         settings = self.settings
         return digest([super().key(), settings.ewc_strength, settings.fisher_samples])
 
-    def train(self, callbacks: Sequence[TrainerCallback]) -> AdapterRun:
+    def plan(self) -> StepPlan:
         settings = self.settings
-        return ewc_step(
+        return ewc_plan(
             settings.data_dir,
             self.benchmark,
             self.task,
-            self.base,
-            self.adapter,
             self._folder(),
             self.previous.folder if self.previous else None,
             settings.ewc_strength,
             settings.fisher_samples,
-            callbacks=callbacks,
-            dtype=settings.dtype,
-            device=settings.device,
         )
 
 

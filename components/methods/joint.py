@@ -10,45 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from transformers import TrainerCallback
-
-from components.data.build import load_split
-from components.methods.lora_ft import LoraFt, LoraFtStepJob
-from components.models.base.loading import BaseRef
-from components.models.lora.adapters import AdapterRun, train_adapter
-from components.models.lora.settings import AdapterSettings
-from components.models.samples import training_samples
+from components.jobs.job import digest
+from components.methods.lora_ft import LoraFt, LoraFtStepJob, StepPlan, task_samples
+from components.models.mrlora.experts import config_digest
 
 
-def joint_step(
-    data_dir: Path,
-    benchmark: str,
-    tasks: Sequence[str],
-    step: int,
-    base: BaseRef,
-    settings: AdapterSettings,
-    out: Path,
-    callbacks: Sequence[TrainerCallback] = (),
-    progress: bool = True,
-    dtype: str = "auto",
-    device: str = "auto",
-) -> AdapterRun:
-    """A LoRA trained from the base on the train splits of `tasks[:step]` together."""
-    samples = [
-        sample
-        for task in tasks[:step]
-        for sample in training_samples(load_split(data_dir, benchmark, task, "train"))
-    ]
-    return train_adapter(
-        base.name_or_path,
-        samples,
-        settings,
-        out,
-        callbacks=callbacks,
-        progress=progress,
-        dtype=dtype,
-        device=device,
-    )
+def joint_plan(data_dir: Path, benchmark: str, tasks: Sequence[str], step: int) -> StepPlan:
+    """A LoRA trained from the base on the train splits of `tasks[:step]` together, taken by
+    task name: the same set of tasks, seen in any order, trains the same model."""
+    seen = sorted(tasks[:step])
+    return StepPlan([s for task in seen for s in task_samples(data_dir, benchmark, task)])
 
 
 class JointStepJob(LoraFtStepJob):
@@ -58,20 +29,17 @@ class JointStepJob(LoraFtStepJob):
     def method(self) -> str:
         return Joint.name
 
-    def train(self, callbacks: Sequence[TrainerCallback]) -> AdapterRun:
-        settings = self.settings
-        return joint_step(
-            settings.data_dir,
-            self.benchmark,
-            self.tasks,
-            self.step,
-            self.base,
-            self.adapter,
-            self._folder(),
-            callbacks=callbacks,
-            dtype=settings.dtype,
-            device=settings.device,
-        )
+    def key(self) -> str:
+        """The set of seen tasks and their data, not the order they came in: every order that
+        reaches the same set at a step reuses one model."""
+        seen = sorted(self.tasks[: self.step])
+        parts = [self.benchmark, self.method, *seen]
+        parts += [self.manifest.task(task).content_hash for task in seen]
+        parts += [self.base.digest, config_digest(self.adapter)]
+        return digest([*parts, *self.test_data(sorted(self.tasks))])
+
+    def plan(self) -> StepPlan:
+        return joint_plan(self.settings.data_dir, self.benchmark, self.tasks, self.step)
 
 
 class Joint(LoraFt):

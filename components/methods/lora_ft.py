@@ -5,20 +5,25 @@ replay: the same, each step also seeing the replay sets of the tasks before it."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from peft import PeftModel
 from pydantic import BaseModel
-from transformers import TrainerCallback
+from transformers import ProcessorMixin, TrainerCallback
 
 from components.data.build import load_split
+from components.evaluation.costs import StepCost, folder_bytes
 from components.jobs.job import BenchmarkJob, digest
 from components.methods.method import Method, Runner, StepContext
 from components.models.base.loading import BaseRef
-from components.models.lora.adapters import AdapterRun, train_adapter
+from components.models.lora.adapters import AdapterRun, AdapterStart, continued, train_adapter
 from components.models.lora.settings import AdapterSettings
+from components.models.lora.training import Penalty
 from components.models.mrlora.experts import config_digest, expert_settings
+from components.models.prompts import Sample
 from components.models.samples import training_samples
 from components.models.scoring import evaluate_adapter
 from components.registry.evaluations import log_evaluation
@@ -26,39 +31,67 @@ from components.registry.models import log_training
 from components.registry.tracker import Tracker
 
 
-def lora_ft_step(
-    data_dir: Path,
-    benchmark: str,
-    tasks: Sequence[str],
-    step: int,
+@dataclass(frozen=True)
+class StepPlan:
+    """What one step of a method that trains one adapter per step trains: its samples, how its
+    adapter is put on the base (default: a fresh LoRA), and the method's own additions: a
+    penalty on the loss, work on the trained model, and the weights it loads trainable but
+    holds fixed (not counted as trained)."""
+
+    samples: list[Sample]
+    start: AdapterStart | None = None
+    penalty: Penalty | None = None
+    then: Callable[[PeftModel, ProcessorMixin], None] | None = None
+    frozen_parameters: int = 0
+
+
+def train_step(
+    plan: StepPlan,
     base: BaseRef,
     settings: AdapterSettings,
     out: Path,
-    previous: Path | None,
-    replay: bool = False,
     callbacks: Sequence[TrainerCallback] = (),
     progress: bool = True,
     dtype: str = "auto",
     device: str = "auto",
 ) -> AdapterRun:
-    """Step `step` (1-based) of the sequence: continue `previous` on task `tasks[step-1]` (plus
-    the replay sets of the tasks before it, with `replay`)."""
-    task = tasks[step - 1]
-    samples = training_samples(load_split(data_dir, benchmark, task, "train"))
-    if replay:
-        for earlier in tasks[: step - 1]:
-            samples += training_samples(load_split(data_dir, benchmark, earlier, "replay"))
-    return train_adapter(
+    """The planned step's adapter, trained into `out`."""
+    run = train_adapter(
         base.name_or_path,
-        samples,
+        plan.samples,
         settings,
         out,
-        start_from=previous,
+        start=plan.start,
         callbacks=callbacks,
         progress=progress,
         dtype=dtype,
         device=device,
+        penalty=plan.penalty,
+        then=plan.then,
     )
+    trained = run.trainable_parameters - plan.frozen_parameters
+    return run.model_copy(update={"trainable_parameters": trained})
+
+
+def task_samples(data_dir: Path, benchmark: str, task: str, split: str = "train") -> list[Sample]:
+    return training_samples(load_split(data_dir, benchmark, task, split))
+
+
+def lora_ft_plan(
+    data_dir: Path,
+    benchmark: str,
+    tasks: Sequence[str],
+    step: int,
+    previous: Path | None,
+    replay: bool = False,
+) -> StepPlan:
+    """Step `step` (1-based) of the sequence: continue `previous` on task `tasks[step-1]` (plus
+    the replay sets of the tasks before it, with `replay`)."""
+    samples = task_samples(data_dir, benchmark, tasks[step - 1])
+    if replay:
+        for earlier in tasks[: step - 1]:
+            samples += task_samples(data_dir, benchmark, earlier, "replay")
+    return StepPlan(samples, start=continued(previous) if previous else None)
 
 
 ADAPTER_ARTIFACT = "adapter"
@@ -68,9 +101,17 @@ class BaselineStep(BaseModel):
     key: str  # this step's chain key: the previous step's, this task's data, the settings
     folder: Path
     row: dict[str, float]  # A[step][j] for every task j
+    spent: StepCost | None = None  # None in results kept before costs were recorded
+    kinds: dict[str, dict[str, float]] = {}  # accuracy per question kind, where several
 
     def accuracies(self) -> dict[str, float]:
         return self.row
+
+    def question_kinds(self) -> dict[str, dict[str, float]]:
+        return self.kinds
+
+    def cost(self) -> StepCost | None:
+        return self.spent
 
 
 def method_name(replay: bool) -> str:
@@ -101,7 +142,8 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
     @property
     def adapter(self) -> AdapterSettings:
         """The experts' settings: LoRA-FT trains with what MR-LoRA's experts train with."""
-        return expert_settings(self.settings.expert_preset, self.manifest.track)
+        settings = self.settings
+        return expert_settings(settings.expert_preset, self.manifest.track, settings.train_seed)
 
     def key(self) -> str:
         parts = [self.previous.key if self.previous else "", self.benchmark, self.method]
@@ -120,19 +162,25 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
         folder = tracker.restore_folder(run_id, ADAPTER_ARTIFACT, self._folder())
         return step.model_copy(update={"folder": folder})
 
-    def train(self, callbacks: Sequence[TrainerCallback]) -> AdapterRun:
-        """This step's adapter, in its folder."""
-        settings = self.settings
-        return lora_ft_step(
-            settings.data_dir,
+    def plan(self) -> StepPlan:
+        """What this step trains (each method of the family plans its own)."""
+        return lora_ft_plan(
+            self.settings.data_dir,
             self.benchmark,
             self.tasks,
             self.step,
+            self.previous.folder if self.previous else None,
+            self.replay,
+        )
+
+    def train(self, callbacks: Sequence[TrainerCallback]) -> AdapterRun:
+        """This step's adapter, in its folder."""
+        settings = self.settings
+        return train_step(
+            self.plan(),
             self.base,
             self.adapter,
             self._folder(),
-            self.previous.folder if self.previous else None,
-            self.replay,
             callbacks=callbacks,
             dtype=settings.dtype,
             device=settings.device,
@@ -165,7 +213,19 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
                 settings.device,
             )
             log_evaluation(evaluation, self.step)
-            result = BaselineStep(key=self.key(), folder=run.folder, row=evaluation.accuracies())
+            spent = StepCost(
+                train_seconds=run.seconds,
+                trainable_parameters=run.trainable_parameters,
+                stored_bytes=folder_bytes(run.folder),  # with what the method keeps beside it
+                seconds_per_item=evaluation.seconds_per_item,
+            )
+            result = BaselineStep(
+                key=self.key(),
+                folder=run.folder,
+                row=evaluation.accuracies(),
+                spent=spent,
+                kinds=evaluation.question_kinds(),
+            )
             tracker.keep(result)
         return result
 

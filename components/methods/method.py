@@ -14,6 +14,7 @@ from typing import ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from components.evaluation.costs import StepCost
 from components.jobs.job import BenchmarkScope, Job
 
 Result = TypeVar("Result")
@@ -48,6 +49,7 @@ class StepContext(BaseModel):
     step: int  # 1-based: this step learns tasks[step - 1]
     evaluate_on: list[str]
     new_task: str | None  # the task that arrives (the gates judge it); None for a retrain
+    promote: bool = True  # a bundle may become the champion (not in the comparison's runs)
 
     @property
     def task(self) -> str:
@@ -61,6 +63,14 @@ class StepContext(BaseModel):
 class StepOutcome(Protocol):
     def accuracies(self) -> dict[str, float]:
         """A[step][j]: the accuracy on every task j scored."""
+        ...
+
+    def cost(self) -> StepCost | None:
+        """What the step took and keeps; None where a figure is unknown."""
+        ...
+
+    def question_kinds(self) -> dict[str, dict[str, float]]:
+        """Accuracy per question kind of each task that has several."""
         ...
 
 
@@ -83,11 +93,17 @@ class Method(ABC, Generic[Outcome]):
 def learn_in_order(
     method: Method[Outcome], runner: Runner, scope: BenchmarkScope, tasks: list[str]
 ) -> list[Outcome]:
-    """The method's steps through the tasks in order, each scored on every task."""
+    """The method's steps through the tasks in order, each scored on every task; a run of the
+    comparison, so nothing it learns is promoted."""
     outcomes: list[Outcome] = []
     for step in range(1, len(tasks) + 1):
         context = StepContext(
-            scope=scope, tasks=tasks, step=step, evaluate_on=tasks, new_task=tasks[step - 1]
+            scope=scope,
+            tasks=tasks,
+            step=step,
+            evaluate_on=tasks,
+            new_task=tasks[step - 1],
+            promote=False,
         )
         outcomes.append(method.learn(runner, context, outcomes[-1] if outcomes else None))
     return outcomes

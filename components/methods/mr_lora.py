@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from components.evaluation.costs import StepCost
 from components.evaluation.routed import Evaluation
 from components.jobs.evaluation import EvaluationJob
 from components.jobs.experts import ExpertJob
@@ -22,10 +23,33 @@ class LearnedStep(BaseModel):
     experts: list[AdapterRecord]
     router: AdapterRecord
     evaluation: Evaluation
-    promotion: Promotion
+    promotion: Promotion | None  # None: a comparison run, nothing promoted
 
     def accuracies(self) -> dict[str, float]:
         return self.evaluation.accuracies()
+
+    def question_kinds(self) -> dict[str, dict[str, float]]:
+        return self.evaluation.question_kinds()
+
+    def promoted(self) -> Promotion:
+        """The gates' verdict on a task arrival's bundle."""
+        if self.promotion is None:
+            raise ValueError("this step was a comparison run: nothing was gated or promoted")
+        return self.promotion
+
+    def cost(self) -> StepCost | None:
+        """The step trains its task's expert (the last seen) and the router, and keeps every
+        expert and the router."""
+        expert, router = self.experts[-1].cost, self.router.cost
+        kept = [e.cost for e in self.experts if e.cost is not None]
+        if expert is None or router is None or len(kept) < len(self.experts):
+            return None
+        return StepCost(
+            train_seconds=expert.seconds + router.seconds,
+            trainable_parameters=expert.trainable_parameters + router.trainable_parameters,
+            stored_bytes=sum(c.stored_bytes for c in kept) + router.stored_bytes,
+            seconds_per_item=self.evaluation.seconds_per_item,
+        )
 
 
 class MrLora(Method[LearnedStep]):
@@ -47,16 +71,18 @@ class MrLora(Method[LearnedStep]):
                     scope=c.scope, router=router, experts=experts, evaluate_on=c.evaluate_on
                 )
             )
-        with stage(f"{step}: gates and promotion"):
-            promotion = runner.run(
-                PromotionJob(
-                    scope=c.scope,
-                    new_task=c.new_task,
-                    evaluation=evaluation,
-                    router=router,
-                    experts=experts,
+        promotion = None
+        if c.promote:
+            with stage(f"{step}: gates and promotion"):
+                promotion = runner.run(
+                    PromotionJob(
+                        scope=c.scope,
+                        new_task=c.new_task,
+                        evaluation=evaluation,
+                        router=router,
+                        experts=experts,
+                    )
                 )
-            )
         return LearnedStep(
             experts=experts, router=router, evaluation=evaluation, promotion=promotion
         )

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from pydantic import BaseModel
 
-from components.models.lora.adapters import AdapterRun
+from components.models.lora.adapters import AdapterRun, TrainingCost
 from components.registry.models import download_version, find_version, log_training, register_folder
 
 KEY_TAG = "key"
@@ -26,6 +27,7 @@ class AdapterRecord(BaseModel):
     reused: bool
     run_id: str | None = None
     task: str = ""  # an expert's task
+    cost: TrainingCost | None = None  # None: its run did not log the figures
 
 
 def reuse(name: str, key: str, folder: Path, task: str = "") -> AdapterRecord | None:
@@ -43,6 +45,22 @@ def reuse(name: str, key: str, folder: Path, task: str = "") -> AdapterRecord | 
         reused=True,
         run_id=version.run_id,
         task=task,
+        cost=logged_cost(version.run_id),
+    )
+
+
+def logged_cost(run_id: str | None) -> TrainingCost | None:
+    """The training figures `log_training` logged into the run."""
+    if run_id is None:
+        return None
+    metrics = MlflowClient().get_run(run_id).data.metrics
+    names = ("train_seconds", "trainable_parameters", "adapter_bytes")
+    if not all(name in metrics for name in names):
+        return None
+    return TrainingCost(
+        seconds=metrics["train_seconds"],
+        trainable_parameters=int(metrics["trainable_parameters"]),
+        stored_bytes=int(metrics["adapter_bytes"]),
     )
 
 
@@ -70,4 +88,5 @@ def record(
         reused=False,
         run_id=version.run_id,
         task=task,
+        cost=run.cost(),
     )

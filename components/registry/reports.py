@@ -1,13 +1,15 @@
-"""A benchmark's results into its pipeline run: the metrics of every method, each task's
-accuracy at every step (a curve per task), and the report's files as artifacts."""
+"""A benchmark's results into its pipeline run: the metrics of every method (with their mean and
+spread over the protocol's runs, and its costs), each task's accuracy at every step (a curve per
+task), and the report's files (every run's table among them) as artifacts."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from statistics import fmean, stdev
 
 from mlflow import MlflowClient
 
-from components.evaluation.report import BenchmarkResults
+from components.evaluation.report import METRICS, BenchmarkResults
 from components.registry.tracking import configure_tracking
 from components.settings import Settings
 
@@ -16,8 +18,17 @@ def log_report(settings: Settings, run_id: str, results: BenchmarkResults, folde
     configure_tracking(settings)
     client = MlflowClient()
     for name, method in results.methods.items():
-        for metric in ("MFT", "MFN", "MAA", "BWT"):
-            client.log_metric(run_id, f"{name}.{metric}", getattr(method, metric))
+        for metric, value in results.columns(method).items():
+            if metric in METRICS:
+                client.log_metric(run_id, f"{name}.{metric}", value)
+        if len(results.runs_of(name)) > 1:  # the spread over the protocol's runs
+            for metric, values in results.spread(name).items():
+                if metric in METRICS:
+                    client.log_metric(run_id, f"{name}.{metric}.mean", fmean(values))
+                    client.log_metric(run_id, f"{name}.{metric}.sd", stdev(values))
+        if method.cost is not None:
+            for figure, value in method.cost.model_dump().items():
+                client.log_metric(run_id, f"{name}.cost.{figure}", value)
         for step, row in enumerate(method.matrix, start=1):
             for task, accuracy in zip(method.tasks, row, strict=True):
                 client.log_metric(run_id, f"{name}.accuracy.{task}", accuracy, step=step)

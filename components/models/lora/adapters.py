@@ -10,11 +10,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from peft import PeftModel, get_peft_model
+from peft import LoraConfig, PeftModel, get_peft_model
 from pydantic import BaseModel
-from transformers import ProcessorMixin, TrainerCallback
+from transformers import PreTrainedModel, ProcessorMixin, TrainerCallback
 
 from components.models.base.loading import load_base
+from components.models.lora.mixture import adapter_config
 from components.models.lora.peft_config import AdapterSettings, lora_config
 from components.models.lora.training import Penalty, train_model, training_workers
 from components.models.prompts import Sample
@@ -30,6 +31,29 @@ def adapter_folder(models_dir: Path, benchmark: str, key: str, task: str | None 
     return models_dir / benchmark / "experts" / task / key
 
 
+# How the adapter to train is put on the base: a fresh one, one trained before, or a method's own.
+AdapterStart = Callable[[PreTrainedModel], PeftModel]
+
+
+def fresh(config: LoraConfig) -> AdapterStart:
+    return lambda model: get_peft_model(model, config)
+
+
+def continued(folder: Path) -> AdapterStart:
+    """The adapter saved in `folder`, trainable again (LoRA-FT and its kin)."""
+    return lambda model: PeftModel.from_pretrained(
+        model, str(folder), is_trainable=True, config=adapter_config(folder)
+    )
+
+
+class TrainingCost(BaseModel):
+    """What training one adapter took, and what it keeps."""
+
+    seconds: float
+    trainable_parameters: int
+    stored_bytes: int
+
+
 class AdapterRun(BaseModel):
     folder: Path
     seconds: float
@@ -39,6 +63,13 @@ class AdapterRun(BaseModel):
     trainable_parameters: int
     log_history: list[dict]
     workers: int = 1  # the processes that trained it together
+
+    def cost(self) -> TrainingCost:
+        return TrainingCost(
+            seconds=self.seconds,
+            trainable_parameters=self.trainable_parameters,
+            stored_bytes=self.adapter_bytes,
+        )
 
     @property
     def losses(self) -> list[float]:
@@ -50,7 +81,7 @@ def train_adapter(
     samples: Sequence[Sample],
     settings: AdapterSettings,
     out: Path,
-    start_from: Path | None = None,
+    start: AdapterStart | None = None,
     callbacks: Sequence[TrainerCallback] = (),
     progress: bool = True,
     dtype: str = "auto",
@@ -58,15 +89,12 @@ def train_adapter(
     penalty: Penalty | None = None,
     then: Callable[[PeftModel, ProcessorMixin], None] | None = None,
 ) -> AdapterRun:
-    """Train a LoRA adapter on `samples` from the base (or continue `start_from`, for LoRA-FT),
-    its loss plus `penalty(model)` when given, and save it to `out` (written whole, then moved
-    into place); `then(model, processor)` runs on the trained model once it is saved."""
+    """Train a LoRA adapter on `samples`, put on the base by `start` (default: a fresh one of
+    `settings`), its loss plus `penalty(model)` when given, and save it to `out` (written whole,
+    then moved into place); `then(model, processor)` runs on the trained model once it is saved."""
     model, processor = load_base(base, dtype=dtype, device=device)
     torch.manual_seed(settings.train.seed)  # the LoRA's initial weights, whatever ran before
-    if start_from is not None:
-        peft_model = PeftModel.from_pretrained(model, str(start_from), is_trainable=True)
-    else:
-        peft_model = get_peft_model(model, lora_config(settings))
+    peft_model = (start or fresh(lora_config(settings)))(model)
     if settings.train.gradient_checkpointing:
         peft_model.enable_input_require_grads()  # checkpointed frozen layers still pass gradients
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
@@ -108,8 +136,12 @@ def load_adapters(
     """The base with several named adapters loaded side by side (switch with `set_adapter`)."""
     model, processor = load_base(base, dtype=dtype, device=device)
     names = list(adapters)
-    peft_model = PeftModel.from_pretrained(model, str(adapters[names[0]]), adapter_name=names[0])
+    first = adapters[names[0]]
+    peft_model = PeftModel.from_pretrained(
+        model, str(first), adapter_name=names[0], config=adapter_config(first)
+    )
     for name in names[1:]:
+        peft_model.add_adapter(name, adapter_config(adapters[name]))  # a mixture's layers too
         peft_model.load_adapter(str(adapters[name]), adapter_name=name)
     peft_model.eval()
     return peft_model, processor

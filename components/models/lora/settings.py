@@ -43,6 +43,11 @@ class AdapterSettings(BaseModel, frozen=True):
     train: TrainSettings
 
 
+def seeded(settings: AdapterSettings, seed: int) -> AdapterSettings:
+    """The settings, training from `seed` (the LoRA's initial weights and the data order)."""
+    return settings.model_copy(update={"train": settings.train.model_copy(update={"seed": seed})})
+
+
 PRESETS_FILE = Path(__file__).with_name("presets.yaml")
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from components.data.build import TaskEntry, load_split
 from components.models.base.loading import BaseRef
 from components.models.lora.adapters import AdapterRun, train_adapter
-from components.models.lora.settings import EXPERT_PRESETS, AdapterSettings
+from components.models.lora.settings import EXPERT_PRESETS, AdapterSettings, seeded
 from components.models.samples import training_samples
 
 
@@ -29,9 +29,10 @@ class ExpertKey(BaseModel, frozen=True):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
 
-def expert_settings(preset: str, track: str | None) -> AdapterSettings:
-    """The preset; on the ability track the vision tower is adapted too (docs/method.md)."""
-    settings = EXPERT_PRESETS[preset]
+def expert_settings(preset: str, track: str | None, seed: int = 0) -> AdapterSettings:
+    """The preset, trained from `seed`; on the ability track the vision tower is adapted too
+    (docs/method.md)."""
+    settings = seeded(EXPERT_PRESETS[preset], seed)
     return settings.model_copy(update={"vision": track == "ability"})
 
 

@@ -1,0 +1,64 @@
+"""O-LoRA, the orthogonal-subspace baseline (Wang et al., 2023): a new LoRA per task, the earlier
+tasks' LoRAs frozen and still summed into every answer, the new one trained on its task alone
+with a loss that pushes its A subspace away from theirs
+(components/models/lora/orthogonal.py). One adapter answers every task; it grows by the task
+rank at each step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from components.jobs.job import digest
+from components.methods.lora_ft import LoraFt, LoraFtStepJob, StepPlan, task_samples
+from components.models.lora.orthogonal import Orthogonal, frozen_parameters
+from components.models.lora.settings import AdapterSettings
+
+
+def olora_plan(
+    data_dir: Path,
+    benchmark: str,
+    task: str,
+    previous: Path | None,
+    settings: AdapterSettings,
+    strength: float,
+) -> StepPlan:
+    """A fresh LoRA on the first task; after it, the earlier tasks' LoRA grown by a new,
+    trainable one that pays `strength` times its overlap with them."""
+    samples = task_samples(data_dir, benchmark, task)
+    if previous is None:
+        return StepPlan(samples)
+    grown = Orthogonal(previous, settings, strength)
+    return StepPlan(
+        samples,
+        start=grown.start,
+        penalty=grown.penalty,
+        frozen_parameters=frozen_parameters(previous),
+    )
+
+
+class OLoraStepJob(LoraFtStepJob):
+    """Step `step` of O-LoRA: a LoRA for task `step` beside the frozen earlier ones."""
+
+    @property
+    def method(self) -> str:
+        return OLora.name
+
+    def key(self) -> str:
+        return digest([super().key(), self.settings.olora_orthogonality])
+
+    def plan(self) -> StepPlan:
+        settings = self.settings
+        return olora_plan(
+            settings.data_dir,
+            self.benchmark,
+            self.task,
+            self.previous.folder if self.previous else None,
+            self.adapter,
+            settings.olora_orthogonality,
+        )
+
+
+class OLora(LoraFt):
+    name = "o-lora"
+    summary = "a LoRA per task in a subspace orthogonal to the earlier, frozen ones"
+    step_job = OLoraStepJob
