@@ -36,7 +36,7 @@ LENIENT_GATES = {
     }.items()
 }
 BUNDLE = "mllmcl-domain-bundle"
-BENCHMARK_METHODS = ["mr-lora", "lora-ft", "moelora"]
+BENCHMARK_METHODS = ["mr-lora", "lora-ft"]
 
 
 def _settings():
@@ -162,8 +162,8 @@ def test_a_scheduled_retrain_trains_nothing_new_and_counts_only_arrived_tasks(lo
 
 @pytest.fixture(scope="module")
 def benchmark(prefect_server, micro_domain, tmp_path_factory):
-    """One benchmark run (three tasks; MR-LoRA, LoRA-FT and MoELoRA, each in two task orders),
-    in a home of its own."""
+    """One benchmark run (three tasks; MR-LoRA and LoRA-FT, each in two task orders), in a home
+    of its own."""
     from flows.continual import run_benchmark
 
     with (
@@ -221,7 +221,7 @@ def test_the_pipeline_run_holds_the_metrics_curves_and_report(benchmark):
         "tags.`mllmcl.kind` = 'pipeline'",
     )
     assert pipeline.info.status == "FINISHED"
-    assert {"mr-lora.BWT", "moelora.FWT", "lora-ft.BWT.sd", "moelora.cost.train_seconds"} <= set(
+    assert {"mr-lora.BWT", "lora-ft.FWT", "lora-ft.BWT.sd", "mr-lora.cost.train_seconds"} <= set(
         pipeline.data.metrics
     )
     # only the arrivals in the track's order registered bundles; the other order's did not

@@ -66,11 +66,13 @@ def test_an_unprepared_task_is_named(scope):
 def test_baseline_keys_chain_through_the_steps_and_follow_the_test_data(scope, tmp_path):
     manifest = scope.manifest
     tasks = manifest.names
-    first = LoraFtStepJob(scope=scope, tasks=tasks, step=1, replay=False, previous=None)
+    first = LoraFtStepJob(
+        method="lora-ft", scope=scope, tasks=tasks, step=1, replay=False, previous=None
+    )
     done = BaselineStep(key=first.key(), folder=tmp_path, row={})
     second = first.model_copy(update={"step": 2, "previous": done})
     assert second.title == "lora-ft-step-2" and second.task == tasks[1]
-    replayed = first.model_copy(update={"replay": True})
+    replayed = first.model_copy(update={"replay": True, "method": "lora-ft-replay"})
     assert replayed.title == "lora-ft-replay-step-1"
     other_chain = second.model_copy(update={"previous": done.model_copy(update={"key": "x"})})
     assert len({first.key(), second.key(), replayed.key(), other_chain.key()}) == 4

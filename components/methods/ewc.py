@@ -12,7 +12,6 @@ from pathlib import Path
 from peft import PeftModel
 from transformers import ProcessorMixin
 
-from components.jobs.job import digest
 from components.methods.lora_ft import LoraFt, LoraFtStepJob, StepPlan, task_samples
 from components.models.lora.adapters import continued
 from components.models.lora.consolidation import Consolidation, diagonal_fisher
@@ -51,13 +50,7 @@ def ewc_plan(
 class EwcStepJob(LoraFtStepJob):
     """Step `step` of EWC: LoRA-FT's step under the earlier tasks' penalty."""
 
-    @property
-    def method(self) -> str:
-        return Ewc.name
-
-    def key(self) -> str:
-        settings = self.settings
-        return digest([super().key(), settings.ewc_strength, settings.fisher_samples])
+    rule_settings = ("ewc_strength", "fisher_samples")
 
     def plan(self) -> StepPlan:
         settings = self.settings

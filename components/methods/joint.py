@@ -25,10 +25,6 @@ def joint_plan(data_dir: Path, benchmark: str, tasks: Sequence[str], step: int) 
 class JointStepJob(LoraFtStepJob):
     """Step `step` of joint training: no previous step to continue, every seen task's data."""
 
-    @property
-    def method(self) -> str:
-        return Joint.name
-
     def key(self) -> str:
         """The set of seen tasks and their data, not the order they came in: every order that
         reaches the same set at a step reuses one model."""

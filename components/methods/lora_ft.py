@@ -114,22 +114,17 @@ class BaselineStep(BaseModel):
         return self.spent
 
 
-def method_name(replay: bool) -> str:
-    return "lora-ft-replay" if replay else "lora-ft"
-
-
 class LoraFtStepJob(BenchmarkJob[BaselineStep]):
     """Step `step` (1-based) of LoRA-FT through `tasks`: the previous step's adapter continued on
     task `step` with the expert settings (`train`), then scored on every task."""
 
+    method: str  # the name of the method whose step this is
     tasks: list[str]
     step: int
     replay: bool
     previous: BaselineStep | None
-
-    @property
-    def method(self) -> str:
-        return method_name(self.replay)
+    # The settings the method's own rule reads (its strength, ...): part of each step's key.
+    rule_settings: ClassVar[tuple[str, ...]] = ()
 
     @property
     def title(self) -> str:
@@ -149,7 +144,12 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
         parts = [self.previous.key if self.previous else "", self.benchmark, self.method]
         parts += [self.task, self.manifest.task(self.task).content_hash]
         parts += [self.base.digest, config_digest(self.adapter)]
-        return digest([*parts, *self.test_data(self.tasks)])
+        return self._with_rule(digest([*parts, *self.test_data(self.tasks)]))
+
+    def _with_rule(self, key: str) -> str:
+        if not self.rule_settings:
+            return key
+        return digest([key, *(getattr(self.settings, name) for name in self.rule_settings)])
 
     def _folder(self) -> Path:
         return self.settings.models_dir / self.benchmark / self.method / self.key()
@@ -244,6 +244,7 @@ class LoraFt(Method[BaselineStep]):
         self, runner: Runner, context: StepContext, previous: BaselineStep | None
     ) -> BaselineStep:
         job = self.step_job(
+            method=self.name,
             scope=context.scope,
             tasks=context.tasks,
             step=context.step,

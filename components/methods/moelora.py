@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from components.jobs.job import digest
 from components.methods.lora_ft import LoraFt, LoraFtStepJob, StepPlan, lora_ft_plan
 from components.models.lora.adapters import fresh
 from components.models.lora.mixture import mixture_config
@@ -35,12 +34,7 @@ def moelora_plan(
 class MoeLoraStepJob(LoraFtStepJob):
     """Step `step` of MoELoRA: the mixture continued on task `step`."""
 
-    @property
-    def method(self) -> str:
-        return MoeLora.name
-
-    def key(self) -> str:
-        return digest([super().key(), self.settings.moelora_experts])
+    rule_settings = ("moelora_experts",)
 
     def plan(self) -> StepPlan:
         settings = self.settings

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.jobs.job import digest
 from components.methods.lora_ft import LoraFt, LoraFtStepJob, StepPlan, task_samples
 from components.models.lora.orthogonal import Orthogonal, frozen_parameters
 from components.models.lora.settings import AdapterSettings
@@ -39,12 +38,7 @@ def olora_plan(
 class OLoraStepJob(LoraFtStepJob):
     """Step `step` of O-LoRA: a LoRA for task `step` beside the frozen earlier ones."""
 
-    @property
-    def method(self) -> str:
-        return OLora.name
-
-    def key(self) -> str:
-        return digest([super().key(), self.settings.olora_orthogonality])
+    rule_settings = ("olora_orthogonality",)
 
     def plan(self) -> StepPlan:
         settings = self.settings
