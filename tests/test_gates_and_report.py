@@ -5,6 +5,7 @@ import json
 import pytest
 
 from components.evaluation.costs import StepCost
+from components.evaluation.expectations import reading_against_papers
 from components.evaluation.report import (
     BenchmarkResults,
     comparison_table,
@@ -208,3 +209,24 @@ def test_question_kinds_are_tabled_for_the_tasks_that_have_several():
         "| lora-ft | 40.00 ± 14.14 | 50.00 ± 0.00 |"
     )
     assert kinds_table(results.model_copy(update={"runs": {}, "methods": {}})) is None
+
+
+def test_the_report_reads_each_method_against_what_its_paper_reports():
+    tasks = ["RS", "Med"]
+    ft = method_result(tasks, [{"RS": 80, "Med": 10}, {"RS": 40, "Med": 90}])  # BWT -40
+    olora = method_result(tasks, [{"RS": 80, "Med": 10}, {"RS": 30, "Med": 90}])  # BWT -50
+    ewc = method_result(tasks, [{"RS": 80, "Med": 10}, {"RS": 70, "Med": 85}])  # BWT -10
+    mr = method_result(tasks, [{"RS": 80, "Med": 10}, {"RS": 80, "Med": 90}])  # BWT 0
+    results = BenchmarkResults(
+        benchmark="domain",
+        tasks=tasks,
+        methods={"mr-lora": mr, "lora-ft": ft, "o-lora": olora, "ewc": ewc},
+        oracle={"RS": 80, "Med": 90},
+        zero_shot={"RS": 10, "Med": 10},
+        timings={},
+    )
+    lines = reading_against_papers(results)
+    assert lines[0].startswith("- mr-lora: as published") and "BWT 0.0, MFN 85.0" in lines[0]
+    assert lines[1].startswith("- o-lora: departs from what is published")
+    assert "Likely cause here: the modules trained in full" in lines[1]
+    assert lines[2].startswith("- ewc: as published") and len(lines) == 3  # LoRA-FT: the reference

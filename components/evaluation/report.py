@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from components.data.tasks import TRACK_ORDER
 from components.evaluation.costs import MethodCost, StepCost, method_cost
+from components.evaluation.expectations import reading_against_papers
 from components.evaluation.metrics import continual_metrics, forgetting, forward_transfer
 from components.evaluation.plots import forgetting_png, matrix_png
 
@@ -240,6 +241,10 @@ def markdown_report(results: BenchmarkResults, plots: list[str]) -> str:
         "## Where each method forgets",
         "",
         *forgetting_reading(results),
+        "",
+        "## Against what the papers report",
+        "",
+        *(reading_against_papers(results) or ["- no method here has a published expectation"]),
         "",
         "## Cost",
         "",
