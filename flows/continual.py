@@ -99,11 +99,11 @@ def _learn_in_order(
     with stage(label, timings):
         outcomes = learn_in_order(METHODS[method], RUNNER, seeded_scope(scope, run.seed), run.tasks)
     rows = [o.accuracies() for o in outcomes]
-    router = [METHODS[method].router_accuracy(o) or 0.0 for o in outcomes]
+    routed = [METHODS[method].router_accuracy(o) for o in outcomes]
     result = method_result(
         run.tasks,
         rows,
-        router if method == MrLora.name else None,
+        [a or 0.0 for a in routed] if any(a is not None for a in routed) else None,
         [o.cost() for o in outcomes],
         run.seed,
         kinds=outcomes[-1].question_kinds(),
