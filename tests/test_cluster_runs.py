@@ -82,11 +82,19 @@ ONE_CPU = Reservation(cpus=1, gpus=0)
 
 
 @task
-def _stay(seconds: float) -> tuple[int, float, float]:
-    """Where and when it ran."""
-    began = time.time()
-    time.sleep(seconds)
-    return os.getpid(), began, time.time()
+def _stay(seconds: float, meet: Path | None = None) -> tuple[int, float, float, bool]:
+    """Where and when it ran. With `meet`, it waits there (up to `seconds`) for another run to
+    arrive too, and says whether one did: runs that go side by side meet however loaded the
+    machine is; runs one after the other cannot."""
+    began, met = time.time(), False
+    if meet is None:
+        time.sleep(seconds)
+    else:
+        (meet / str(os.getpid())).touch()
+        while not met and time.time() < began + seconds:
+            met = len(list(meet.iterdir())) >= 2
+            time.sleep(0.1)
+    return os.getpid(), began, time.time(), met
 
 
 @task
@@ -96,26 +104,28 @@ def _start_inside() -> tuple[int, int]:
 
 
 @flow
-def _independent_runs() -> tuple[list[tuple[int, float, float]], tuple[int, int]]:
-    beside = [start(_stay, ONE_CPU, 3.0) for _ in range(2)]
+def _independent_runs(
+    meet: Path | None,
+) -> tuple[list[tuple[int, float, float, bool]], tuple[int, int]]:
+    beside = [start(_stay, ONE_CPU, 60.0 if meet else 0.5, meet) for _ in range(2)]
     inside = start(_start_inside, ONE_CPU)
     return [b.result() for b in beside], inside.result()
 
 
 def test_independent_runs_go_side_by_side_on_ray_and_one_after_another_locally(
-    prefect_server, local_ray, home, monkeypatch
+    prefect_server, local_ray, home, monkeypatch, tmp_path
 ):
     for name, value in RAY_ENV.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    (first, second), (task_pid, started_pid) = on_cluster(_independent_runs)()
+    (first, second), (task_pid, started_pid) = on_cluster(_independent_runs)(tmp_path)
     assert first[0] != second[0] != os.getpid()  # two Ray workers
-    assert first[1] < second[2] and second[1] < first[2]  # at the same time
+    assert first[3] and second[3]  # each met the other: at the same time
     assert started_pid == task_pid  # started inside a Ray task: run there, not submitted
 
     monkeypatch.setenv("MLLMCL_CLUSTER__RUNNER", "local")
     get_settings.cache_clear()
-    (first, second), (task_pid, started_pid) = on_cluster(_independent_runs)()
+    (first, second), (task_pid, started_pid) = on_cluster(_independent_runs)(None)
     assert first[0] == second[0] == task_pid == started_pid == os.getpid()
     assert first[2] <= second[1]  # one after the other
 
