@@ -5,21 +5,26 @@ replay: the same, each step also seeing the replay sets of the tasks before it."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from peft import PeftModel
 from pydantic import BaseModel
-from transformers import ProcessorMixin, TrainerCallback
+from transformers import TrainerCallback
 
 from components.data.build import load_split
 from components.evaluation.costs import StepCost, folder_bytes
 from components.jobs.job import BenchmarkJob, digest
 from components.methods.method import Method, Runner, StepContext
 from components.models.base.loading import BaseRef
-from components.models.lora.adapters import AdapterRun, AdapterStart, continued, train_adapter
+from components.models.lora.adapters import (
+    AdapterRun,
+    AdapterStart,
+    AfterTraining,
+    continued,
+    train_adapter,
+)
 from components.models.lora.settings import AdapterSettings
 from components.models.lora.training import Penalty
 from components.models.mrlora.experts import config_digest, expert_settings
@@ -41,7 +46,7 @@ class StepPlan:
     samples: list[Sample]
     start: AdapterStart | None = None
     penalty: Penalty | None = None
-    then: Callable[[PeftModel, ProcessorMixin], None] | None = None
+    then: AfterTraining | None = None
     frozen_parameters: int = 0
 
 

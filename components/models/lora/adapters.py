@@ -46,6 +46,10 @@ def continued(folder: Path) -> AdapterStart:
     )
 
 
+# Work on the trained model and its processor once the adapter is saved (EWC's Fisher).
+AfterTraining = Callable[[PeftModel, ProcessorMixin], None]
+
+
 class TrainingCost(BaseModel):
     """What training one adapter took, and what it keeps."""
 
@@ -87,7 +91,7 @@ def train_adapter(
     dtype: str = "auto",
     device: str = "auto",
     penalty: Penalty | None = None,
-    then: Callable[[PeftModel, ProcessorMixin], None] | None = None,
+    then: AfterTraining | None = None,
 ) -> AdapterRun:
     """Train a LoRA adapter on `samples`, put on the base by `start` (default: a fresh one of
     `settings`), its loss plus `penalty(model)` when given, and save it to `out` (written whole,
