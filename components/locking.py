@@ -75,3 +75,10 @@ def data_lock(
 ) -> AbstractContextManager[None]:
     """Held while the data folder is swapped, versioned (dvc add) and pushed."""
     return _held(settings.staging_dir / "locks" / "data", what, settings.lock_timeout_s, notify)
+
+
+def job_lock(settings: Settings, kind: str, key: str, what: str) -> AbstractContextManager[None]:
+    """Held while a job does the work of its key, under the models folder (shared by a
+    cluster's nodes): a second job of the same key (parallel runs that reach the same expert)
+    waits for it, however long, then finds its result. A holder that dies lets it go."""
+    return _held(settings.models_dir / ".locks" / f"{kind}-{key}", what, -1, None)

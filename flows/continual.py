@@ -31,7 +31,7 @@ from components.locking import benchmark_lock
 from components.methods import METHODS
 from components.methods.method import StepContext, learn_in_order
 from components.methods.mr_lora import LearnedStep, MrLora
-from components.methods.protocol import ProtocolRun, protocol_runs, seeded_scope
+from components.methods.protocol import ProtocolRun, method_runs, protocol_runs, seeded_scope
 from components.registry.models import pipeline_run
 from components.registry.tracking import benchmark_experiment
 from components.settings import get_settings
@@ -155,7 +155,7 @@ def run_benchmark(
         side_runs = [
             (name, r, start(_learn_in_order, one_job, name, scope, r, r.label(name)))
             for name in methods
-            for r in runs
+            for r in method_runs(METHODS[name], runs)
             if not (name == MrLora.name and r.is_main)
         ]
         zero_shot = start(_zero_shot, one_job, scope, tasks)

@@ -226,6 +226,14 @@ def test_the_pipeline_run_holds_the_metrics_curves_and_report(benchmark):
     )
     # only the arrivals in the track's order registered bundles; the other order's did not
     assert len(client.search_model_versions(f"name = '{BUNDLE}'")) == 3
+    # LoRA-FT's first step in each order is that task's expert, trained and registered once
+    firsts = client.search_runs(
+        [pipeline.info.experiment_id], "attributes.run_name = 'lora-ft-step-1'"
+    )
+    assert len(firsts) == 2
+    assert all(r.data.tags["expert"].startswith("mllmcl-domain-expert-") for r in firsts)
+    for task in ("RS", "Med", "Fin"):
+        assert len(client.search_model_versions(f"name = 'mllmcl-domain-expert-{task}'")) == 1
     history = client.get_metric_history(pipeline.info.run_id, "lora-ft.accuracy.RS")
     assert [m.step for m in history] == [1, 2, 3]
     assert [m.value for m in history] == [row[0] for row in data["lora-ft"]["matrix"]]

@@ -230,3 +230,42 @@ def test_the_report_reads_each_method_against_what_its_paper_reports():
     assert lines[1].startswith("- o-lora: departs from what is published")
     assert "Likely cause here: the modules trained in full" in lines[1]
     assert lines[2].startswith("- ewc: as published") and len(lines) == 3  # LoRA-FT: the reference
+
+
+def test_a_method_that_learns_every_task_at_once_shows_its_final_row_only(tmp_path):
+    tasks = ["RS", "Med", "AD"]
+    cost = StepCost(
+        train_seconds=120.0,
+        trainable_parameters=1_000_000,
+        stored_bytes=3_000_000,
+        seconds_per_item=0.01,
+    )
+    joint = method_result(tasks, [{"RS": 88, "Med": 80, "AD": 95}], costs=[cost], seed=1)
+    assert (joint.MFT, joint.MAA, joint.BWT, joint.forgetting) == (None, None, None, [])
+    assert pytest.approx((88 + 80 + 95) / 3) == joint.MFN and not joint.in_order
+    assert joint.cost is not None and joint.cost.bytes_per_task == 1_000_000  # over 3 tasks
+    with pytest.raises(ValueError, match="2 accuracy rows for 3 tasks"):
+        method_result(tasks, [{"RS": 1, "Med": 1, "AD": 1}] * 2)
+    ft = method_result(tasks, [{"RS": 80, "Med": 10, "AD": 0}] * 3)
+    results = BenchmarkResults(
+        benchmark="domain",
+        tasks=tasks,
+        methods={"lora-ft": ft, "joint": joint},
+        runs={"lora-ft": [ft, ft], "joint": [joint]},
+        oracle={"RS": 90, "Med": 80, "AD": 100},
+        zero_shot={"RS": 10, "Med": 10, "AD": 10},
+        timings={},
+    )
+    table = comparison_table(results)
+    assert "| joint | 88.00 | 80.00 | 95.00 | - | 87.67 | - | - | - |" in table
+    assert results.forward_transfer("joint") is None
+    assert "| joint | RS -> Med -> AD | 1 | - | 87.67 | - | - | - |" in runs_table(results)
+    assert "joint" not in "".join(forgetting_reading(results))
+    reading = reading_against_papers(results)
+    # within 5 points of the Oracle row's 90.0: as published, with the one metric it has
+    assert any(line.startswith("- joint: as published") and "MFN 87.7" in line for line in reading)
+    write_report(results, tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "| after all at once | 88.00 | 80.00 | 95.00 |" in report
+    again = BenchmarkResults.from_json(json.loads((tmp_path / "results.json").read_text()))
+    assert again.runs_of("joint") == [joint] and (tmp_path / "matrix-joint.png").stat().st_size

@@ -3,6 +3,9 @@ of a finished job is what a rerun gets back; a failed one is redone)."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from pydantic import BaseModel, ValidationError
 
@@ -110,6 +113,7 @@ class CountingJob(Job[Count]):
 
     name: str
     fail: bool = False
+    seconds: float = 0.0  # how long the work takes
 
     @property
     def title(self) -> str:
@@ -129,6 +133,7 @@ class CountingJob(Job[Count]):
     def work(self, tracker: Tracker) -> Count:
         with tracker.run(self.title, "count", self.key()):
             WORKED.append(self.name)
+            time.sleep(self.seconds)
             if self.fail:
                 raise RuntimeError("the job died")
             result = Count(value=len(WORKED))
@@ -148,6 +153,14 @@ def test_a_finished_job_is_found_by_its_key_and_a_failed_one_is_done_again(setti
         dying.run()
     assert dying.model_copy(update={"fail": False}).run() == Count(value=4)
     assert WORKED == ["a", "b", "c", "c"]
+
+
+def test_jobs_of_one_key_at_once_take_turns_and_the_second_finds_the_first_s_work(settings):
+    WORKED.clear()
+    job = CountingJob(scope=Scope(settings=settings), name="d", seconds=1.0)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda j: j.run(), [job, job]))
+    assert WORKED == ["d"] and results == [Count(value=1), Count(value=1)]
 
 
 def test_a_kept_folder_comes_back_where_it_is_missing(settings, tmp_path):

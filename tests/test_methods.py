@@ -16,10 +16,11 @@ from components.jobs.job import BenchmarkScope, Job
 from components.jobs.promotion import Promotion, PromotionJob
 from components.jobs.router import RouterJob
 from components.methods import METHODS
+from components.methods.joint import JointStepJob
 from components.methods.lora_ft import BaselineStep, LoraFt, LoraFtReplay, LoraFtStepJob
 from components.methods.method import StepContext, learn_in_order
 from components.methods.mr_lora import MrLora
-from components.methods.protocol import protocol_runs, seeded_scope, task_orders
+from components.methods.protocol import method_runs, protocol_runs, seeded_scope, task_orders
 from components.models.base.loading import BaseRef
 from components.registry.adapters import AdapterRecord
 from components.settings import Settings
@@ -115,21 +116,26 @@ def test_lora_ft_steps_continue_one_another_in_order(scope, tmp_path):
         assert [job.previous.key for job in steps[1:]] == [steps[0].key(), steps[1].key()]
 
 
-def test_joint_steps_start_from_the_base_and_do_not_chain(scope, tmp_path):
+def test_joint_learns_every_task_at_once_the_same_model_in_any_order(scope, tmp_path):
     tasks = scope.manifest.names[:3]
     runner = Recorder(tmp_path)
-    learn_in_order(METHODS["joint"], runner, scope, tasks)
-    steps = runner.jobs
-    assert [(job.method, job.step, job.previous) for job in steps] == [
-        ("joint", 1, None),
-        ("joint", 2, None),
-        ("joint", 3, None),
-    ]
-    assert len({job.key() for job in steps}) == 3
-    # the same seen set in another order: the same model at step 2, not at step 1
+    outcomes = learn_in_order(METHODS["joint"], runner, scope, tasks)
+    [job] = runner.jobs
+    assert len(outcomes) == 1 and (job.method, job.step, job.previous) == ("joint", 3, None)
     runner = Recorder(tmp_path)
-    learn_in_order(METHODS["joint"], runner, scope, [tasks[1], tasks[0], tasks[2]])
-    assert runner.jobs[1].key() == steps[1].key() and runner.jobs[0].key() != steps[0].key()
+    learn_in_order(METHODS["joint"], runner, scope, [tasks[1], tasks[2], tasks[0]])
+    assert runner.jobs[0].key() == job.key()
+    # a step over a part of the tasks is a model of that set, whatever its order
+    first_two = [
+        JointStepJob(method="joint", scope=scope, tasks=order, step=2, replay=False, previous=None)
+        for order in (tasks, [tasks[1], tasks[0], tasks[2]], [tasks[2], tasks[0], tasks[1]])
+    ]
+    assert first_two[0].key() == first_two[1].key() != first_two[2].key()
+
+    runs = protocol_runs(tasks, orders=3, seeds=2)
+    assert method_runs(METHODS["joint"], runs) == [r for r in runs if r.order_index == 0]
+    assert len(method_runs(METHODS["joint"], runs)) == 2  # one per seed
+    assert method_runs(METHODS["lora-ft"], runs) == runs
 
 
 @pytest.mark.parametrize(

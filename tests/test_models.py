@@ -16,7 +16,12 @@ from components.data.tasks import task_spec
 from components.models.generation import generate_answers
 from components.models.lora.adapters import continued, load_adapters, train_adapter
 from components.models.lora.settings import EXPERT_PRESETS, ROUTER_PRESETS, TrainSettings
-from components.models.lora.training import SampleList, answer_token_loss, per_worker_batch
+from components.models.lora.training import (
+    EncodedSamples,
+    SampleList,
+    answer_token_loss,
+    per_worker_batch,
+)
 from components.models.mrlora.letters import decode_official
 from components.models.mrlora.spec import router_spec
 from components.models.mrlora.two_stage import TwoStage
@@ -72,6 +77,38 @@ def test_training_inputs_mask_the_prompt(tiny_base):
     assert processor.tokenizer.decode(answer[:-1]).strip() == "red"
     image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
     assert (batch["input_ids"][0] == image_id).sum() == 16  # (64 / 16) ** 2 patches
+
+
+def test_training_samples_are_encoded_once_unless_recoloured(tiny_base, monkeypatch):
+    from components.models.lora import training
+
+    processor = AutoProcessor.from_pretrained(tiny_base.ref.name_or_path)
+    samples = [Sample(_image(), f"Q{i}?", "red") for i in range(4)]
+    encoded: list[str] = []
+    real = training.encode_example
+
+    def counting(processor, sample):
+        encoded.append(sample.question)
+        return real(processor, sample)
+
+    monkeypatch.setattr(training, "encode_example", counting)
+    kept = EncodedSamples(SampleList(samples), processor)
+    batch = training.collate_training(processor.tokenizer.pad_token_id, [kept[i] for i in range(4)])
+    again = [kept[i] for i in (0, 1, 2, 3)]
+    assert encoded == ["Q0?", "Q1?", "Q2?", "Q3?"]  # the second epoch encoded nothing
+    assert again[0] is kept.kept[0]
+    direct = encode_training(processor, samples)
+    assert batch.keys() == direct.keys()
+    assert all(torch.equal(batch[key], direct[key]) for key in batch)
+
+    one = kept.kept[0].nbytes
+    tight = EncodedSamples(SampleList(samples), processor, budget=2 * one)
+    [tight[i] for i in range(4)]
+    assert sorted(tight.kept) == [0, 1]  # what fits the budget is kept, the rest re-encoded
+    encoded.clear()
+    recoloured = EncodedSamples(SampleList(samples, augment=1.0, seed=0), processor)
+    [recoloured[i] for i in range(4)], [recoloured[i] for i in range(4)]
+    assert len(encoded) == 8 and not recoloured.kept  # each epoch's colours are new
 
 
 def test_answer_token_loss_is_the_causal_lm_loss_on_fewer_logits(tiny_base):

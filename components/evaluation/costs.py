@@ -24,13 +24,15 @@ class MethodCost(BaseModel):
     seconds_per_item: float  # after the last step
 
 
-def method_cost(steps: Sequence[StepCost]) -> MethodCost:
+def method_cost(steps: Sequence[StepCost], tasks: int) -> MethodCost:
+    """A method's cost through a track of `tasks` tasks, from its steps' (one per task, or one
+    for all of them)."""
     last = steps[-1]
     return MethodCost(
         train_seconds=sum(s.train_seconds for s in steps),
         trainable_parameters=max(s.trainable_parameters for s in steps),
         stored_bytes=last.stored_bytes,
-        bytes_per_task=last.stored_bytes / len(steps),
+        bytes_per_task=last.stored_bytes / tasks,
         seconds_per_item=last.seconds_per_item,
     )
 

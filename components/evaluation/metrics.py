@@ -83,3 +83,11 @@ def continual_metrics(matrix: Matrix) -> ContinualMetrics:
         MAA=mean_average_accuracy(matrix),
         BWT=backward_transfer(matrix),
     )
+
+
+def defined(values: Sequence[float | None]) -> list[float] | None:
+    """A metric's values over several runs, or None where a run does not define it (a method
+    that learns every task at once has no BWT)."""
+    if any(v is None for v in values):
+        return None
+    return [v for v in values if v is not None]

@@ -33,15 +33,16 @@ def confusion_png(
     return path
 
 
-def matrix_png(matrix: list[list[float]], tasks: list[str], path: Path, title: str) -> Path:
-    """The accuracy matrix A[i][j]: rows the step (after learning task i), columns the task."""
-    size = len(tasks)
-    figure, axis = plt.subplots(figsize=(1.6 + 0.9 * size, 1.2 + 0.8 * size))
+def matrix_png(
+    matrix: list[list[float]], rows: list[str], tasks: list[str], path: Path, method: str
+) -> Path:
+    """The accuracy matrix A[i][j]: rows the step (`rows` names them), columns the task."""
+    figure, axis = plt.subplots(figsize=(1.6 + 0.9 * len(tasks), 1.2 + 0.8 * len(rows)))
     image = axis.imshow(matrix, cmap="viridis", vmin=0, vmax=100)
-    axis.set_xticks(range(size), tasks)
-    axis.set_yticks(range(size), [f"after {t}" for t in tasks])
+    axis.set_xticks(range(len(tasks)), tasks)
+    axis.set_yticks(range(len(rows)), rows)
     axis.set_xlabel("evaluated on")
-    axis.set_title(title)
+    axis.set_title(f"{method}: A[i][j]")
     for i, row in enumerate(matrix):
         for j, value in enumerate(row):
             color = "black" if value > 60 else "white"

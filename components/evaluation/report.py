@@ -14,19 +14,28 @@ from pydantic import BaseModel
 from components.data.tasks import TRACK_ORDER
 from components.evaluation.costs import MethodCost, StepCost, method_cost
 from components.evaluation.expectations import reading_against_papers
-from components.evaluation.metrics import continual_metrics, forgetting, forward_transfer
+from components.evaluation.metrics import (
+    continual_metrics,
+    defined,
+    forgetting,
+    forward_transfer,
+)
 from components.evaluation.plots import forgetting_png, matrix_png
 
 METRICS = ("MFT", "MFN", "MAA", "BWT", "FWT")
 
 
 class MethodResult(BaseModel):
+    """A method's run: the accuracy matrix and the continual metrics. A method that learns every
+    task at once (the joint upper bound) has one row, after all of them, and only MFN: the
+    metrics of learning in order (MFT, MAA, BWT, FWT) are None."""
+
     tasks: list[str]  # in the order they were learned
     matrix: list[list[float]]  # A[i][j] in percent, i and j in that order
-    MFT: float
+    MFT: float | None
     MFN: float
-    MAA: float
-    BWT: float
+    MAA: float | None
+    BWT: float | None
     forgetting: list[float] = []  # per task learned before the last: its largest drop
     router_accuracy: list[float] | None = None  # after each step (MR-LoRA)
     seed: int = 0  # the adapters' training seed
@@ -38,6 +47,14 @@ class MethodResult(BaseModel):
         """A[T][j] by task name."""
         return dict(zip(self.tasks, self.matrix[-1], strict=True))
 
+    @property
+    def in_order(self) -> bool:
+        """A row after every task: learned one task after another."""
+        return len(self.matrix) == len(self.tasks)
+
+    def row_labels(self) -> list[str]:
+        return [f"after {t}" for t in self.tasks] if self.in_order else ["after all at once"]
+
 
 def method_result(
     tasks: list[str],
@@ -47,20 +64,28 @@ def method_result(
     seed: int = 0,
     kinds: dict[str, dict[str, float]] | None = None,
 ) -> MethodResult:
-    """`rows[i]`: accuracy per task after learning task i; `costs[i]`: what step i took;
-    `kinds`: per question kind after the last task."""
+    """`rows[i]`: accuracy per task after learning task i (or one row, after learning every
+    task at once); `costs[i]`: what step i took; `kinds`: per question kind after the last
+    task."""
     matrix = [[row[t] for t in tasks] for row in rows]
-    metrics = continual_metrics(matrix)
+    if len(matrix) == len(tasks):
+        metrics = continual_metrics(matrix).model_dump()
+        drops = forgetting(matrix)
+    elif len(matrix) == 1:
+        metrics = {"MFT": None, "MFN": fmean(matrix[0]), "MAA": None, "BWT": None}
+        drops = []
+    else:
+        raise ValueError(f"{len(matrix)} accuracy rows for {len(tasks)} tasks: expected one or all")
     known = [c for c in costs if c is not None]
     return MethodResult(
         tasks=tasks,
         matrix=matrix,
-        forgetting=forgetting(matrix),
+        forgetting=drops,
         router_accuracy=router_accuracy,
         seed=seed,
-        cost=method_cost(known) if known and len(known) == len(rows) else None,
+        cost=method_cost(known, len(tasks)) if known and len(known) == len(rows) else None,
         kinds=kinds or {},
-        **metrics.model_dump(),
+        **metrics,
     )
 
 
@@ -76,26 +101,28 @@ class BenchmarkResults(BaseModel):
     # Every run of each method (task orders x seeds), the main one (`methods`) first.
     runs: dict[str, list[MethodResult]] = {}
 
-    def forward_transfer(self, method: str) -> float:
+    def forward_transfer(self, method: str) -> float | None:
         """FWT of a method's main run, against the Zero-shot row."""
         return self.run_forward_transfer(self.methods[method])
 
-    def run_forward_transfer(self, run: MethodResult) -> float:
+    def run_forward_transfer(self, run: MethodResult) -> float | None:
+        if not run.in_order:
+            return None
         return forward_transfer(run.matrix, [self.zero_shot[t] for t in run.tasks])
 
     def runs_of(self, method: str) -> list[MethodResult]:
         return self.runs.get(method) or [self.methods[method]]
 
-    def spread(self, method: str) -> dict[str, list[float]]:
+    def spread(self, method: str) -> dict[str, list[float | None]]:
         """Each column of the comparison table over the method's runs."""
         runs = [self.columns(run) for run in self.runs_of(method)]
         return {column: [run[column] for run in runs] for column in runs[0]}
 
-    def columns(self, run: MethodResult) -> dict[str, float]:
+    def columns(self, run: MethodResult) -> dict[str, float | None]:
         """One run's row of the comparison table: final accuracy per task (in the track's
-        order), then the metrics."""
+        order), then the metrics (None: not defined for the run)."""
         final = run.final()
-        values = {task: final[task] for task in self.tasks}
+        values: dict[str, float | None] = {task: final[task] for task in self.tasks}
         values |= {"MFT": run.MFT, "MFN": run.MFN, "MAA": run.MAA, "BWT": run.BWT}
         return values | {"FWT": self.run_forward_transfer(run)}
 
@@ -112,15 +139,18 @@ class BenchmarkResults(BaseModel):
         return cls.model_validate({**fields, "methods": methods})
 
 
-def _cells(values: list[float]) -> str:
-    return " | ".join(f"{v:.2f}" for v in values)
+def _cells(values: Sequence[float | None]) -> str:
+    return " | ".join("-" if v is None else f"{v:.2f}" for v in values)
 
 
-def _spread(values: list[float]) -> str:
+def _spread(values: Sequence[float | None]) -> str:
     """The mean, and the standard deviation over runs where there are several."""
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{fmean(values):.2f} ± {stdev(values):.2f}"
+    known = defined(values)
+    if known is None:
+        return "-"
+    if len(known) == 1:
+        return f"{known[0]:.2f}"
+    return f"{fmean(known):.2f} ± {stdev(known):.2f}"
 
 
 def comparison_table(results: BenchmarkResults) -> str:
@@ -260,8 +290,8 @@ def markdown_report(results: BenchmarkResults, plots: list[str]) -> str:
         lines += [f"## {name}: accuracy matrix A[i][j]", ""]
         lines.append(f"| after \\ on | {' | '.join(results.tasks)} |")
         lines.append("| --- |" + " ---: |" * len(results.tasks))
-        for task, row in zip(method.tasks, method.matrix, strict=True):
-            lines.append(f"| {task} | {_cells(row)} |")
+        for label, row in zip(method.row_labels(), method.matrix, strict=True):
+            lines.append(f"| {label} | {_cells(row)} |")
         if method.router_accuracy:
             steps = ", ".join(f"{a:.1f}" for a in method.router_accuracy)
             lines.append(f"\nRouter accuracy after each step (%): {steps}")
@@ -329,7 +359,7 @@ def write_report(results: BenchmarkResults, folder: Path) -> list[Path]:
     """results.json, report.md and the plots into `folder`; returns every file written."""
     folder.mkdir(parents=True, exist_ok=True)
     plots = [
-        matrix_png(m.matrix, results.tasks, folder / f"matrix-{name}.png", f"{name}: A[i][j]")
+        matrix_png(m.matrix, m.row_labels(), results.tasks, folder / f"matrix-{name}.png", name)
         for name, m in results.methods.items()
     ]
     plots.append(

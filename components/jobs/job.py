@@ -3,7 +3,8 @@ settings, the prepared benchmark and the base; and the records of the jobs befor
 builds it once and runs it anywhere. `key()` names that work; `run()` returns what the registry
 or the tracking store already holds under the key, and does the work only when they hold
 nothing: a rerun after a crash continues from the last job that finished, and nothing trains or
-registers twice."""
+registers twice. Jobs of one key that run at once (side by side on a cluster) take turns: the
+second finds what the first did."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from components.cluster.settings import Reservation
 from components.data.build import Manifest
+from components.locking import job_lock
 from components.models.base.loading import BaseRef
 from components.registry.tracker import Tracker
 from components.registry.tracking import benchmark_experiment
@@ -82,7 +84,11 @@ class Job(BaseModel, Generic[Result]):
     def run(self) -> Result:
         tracker = Tracker(self.settings, self.experiment, self.scope.parent_run_id)
         found = self.find(tracker)
-        return found if found is not None else self.work(tracker)
+        if found is not None:
+            return found
+        with job_lock(self.settings, type(self).__name__, self.key(), self.title):
+            found = self.find(tracker)  # done meanwhile by a job of the same key
+            return found if found is not None else self.work(tracker)
 
 
 class BenchmarkJob(Job[Result]):

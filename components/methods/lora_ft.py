@@ -5,6 +5,7 @@ replay: the same, each step also seeing the replay sets of the tasks before it."
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from transformers import TrainerCallback
 
 from components.data.build import load_split
 from components.evaluation.costs import StepCost, folder_bytes
+from components.jobs.experts import ExpertJob
 from components.jobs.job import BenchmarkJob, digest
 from components.methods.method import Method, Runner, StepContext
 from components.models.base.loading import BaseRef
@@ -22,6 +24,7 @@ from components.models.lora.adapters import (
     AdapterRun,
     AdapterStart,
     AfterTraining,
+    TrainingCost,
     continued,
     train_adapter,
 )
@@ -31,6 +34,7 @@ from components.models.mrlora.experts import config_digest, expert_settings
 from components.models.prompts import Sample
 from components.models.samples import training_samples
 from components.models.scoring import evaluate_adapter
+from components.registry.adapters import AdapterRecord
 from components.registry.evaluations import log_evaluation
 from components.registry.models import log_training
 from components.registry.tracker import Tracker
@@ -48,6 +52,9 @@ class StepPlan:
     penalty: Penalty | None = None
     then: AfterTraining | None = None
     frozen_parameters: int = 0
+    # Set where the plan is a fresh LoRA on this task's training split and nothing else: what
+    # MR-LoRA's expert of the task is, so the step takes that expert instead of training it again.
+    expert_of: str | None = None
 
 
 def train_step(
@@ -92,10 +99,13 @@ def lora_ft_plan(
 ) -> StepPlan:
     """Step `step` (1-based) of the sequence: continue `previous` on task `tasks[step-1]` (plus
     the replay sets of the tasks before it, with `replay`)."""
-    samples = task_samples(data_dir, benchmark, tasks[step - 1])
+    task = tasks[step - 1]
+    samples = task_samples(data_dir, benchmark, task)
     if replay:
         for earlier in tasks[: step - 1]:
             samples += task_samples(data_dir, benchmark, earlier, "replay")
+    if previous is None and step == 1:
+        return StepPlan(samples, expert_of=task)
     return StepPlan(samples, start=continued(previous) if previous else None)
 
 
@@ -178,11 +188,11 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
             self.replay,
         )
 
-    def train(self, callbacks: Sequence[TrainerCallback]) -> AdapterRun:
+    def train(self, plan: StepPlan, callbacks: Sequence[TrainerCallback]) -> AdapterRun:
         """This step's adapter, in its folder."""
         settings = self.settings
         return train_step(
-            self.plan(),
+            plan,
             self.base,
             self.adapter,
             self._folder(),
@@ -191,42 +201,62 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
             device=settings.device,
         )
 
+    def _expert(self, task: str) -> tuple[AdapterRecord, TrainingCost]:
+        """MR-LoRA's expert of `task` (trained now if no run has yet), copied into this step's
+        folder (later steps continue the copy, never the registered expert), with what its
+        training cost."""
+        expert = ExpertJob(scope=self.scope, task=task).run()
+        if expert.cost is None:
+            raise RuntimeError(f"{expert.name} version {expert.version} logged no training cost")
+        folder = self._folder()
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(expert.folder, folder)
+        return expert, expert.cost
+
     def work(self, tracker: Tracker) -> BaselineStep:
         settings = self.settings
-        adapter = self.adapter
+        plan = self.plan()
         tags = {"task": self.task, "step": str(self.step)}
+        if plan.expert_of is not None:
+            expert, cost = self._expert(plan.expert_of)
+            tags["expert"] = f"{expert.name} version {expert.version}"
         with tracker.run(self.title, self.method, self.key(), tags=tags):
-            run = self.train([tracker.loss_callback()])
-            log_training(
-                run,
-                {
-                    "task": self.task,
-                    "step": self.step,
-                    "method": self.method,
-                    "adapter": adapter.model_dump(mode="json"),
-                },
-            )
-            tracker.keep_folder(run.folder, ADAPTER_ARTIFACT)
+            if plan.expert_of is None:
+                run = self.train(plan, [tracker.loss_callback()])
+                log_training(
+                    run,
+                    {
+                        "task": self.task,
+                        "step": self.step,
+                        "method": self.method,
+                        "adapter": self.adapter.model_dump(mode="json"),
+                    },
+                )
+                cost = run.cost()
+            else:
+                tracker.log_metrics(cost.model_dump())  # what the expert's training took
+            folder = self._folder()
+            tracker.keep_folder(folder, ADAPTER_ARTIFACT)
             evaluation = evaluate_adapter(
                 settings.data_dir,
                 self.manifest,
                 self.tasks,
                 self.base,
-                run.folder,
+                folder,
                 self.title,
                 settings.dtype,
                 settings.device,
             )
             log_evaluation(evaluation, self.step)
             spent = StepCost(
-                train_seconds=run.seconds,
-                trainable_parameters=run.trainable_parameters,
-                stored_bytes=folder_bytes(run.folder),  # with what the method keeps beside it
+                train_seconds=cost.seconds,
+                trainable_parameters=cost.trainable_parameters,
+                stored_bytes=folder_bytes(folder),  # with what the method keeps beside it
                 seconds_per_item=evaluation.seconds_per_item,
             )
             result = BaselineStep(
                 key=self.key(),
-                folder=run.folder,
+                folder=folder,
                 row=evaluation.accuracies(),
                 spent=spent,
                 kinds=evaluation.question_kinds(),

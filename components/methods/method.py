@@ -80,6 +80,9 @@ Outcome = TypeVar("Outcome", bound=StepOutcome)
 class Method(ABC, Generic[Outcome]):
     name: ClassVar[str]
     summary: ClassVar[str]  # one line, for the report
+    # Learns every task in one step (the joint upper bound), not one task after another: a
+    # comparison run takes only its last step, whose outcome does not depend on the order.
+    all_at_once: ClassVar[bool] = False
 
     @abstractmethod
     def learn(self, runner: Runner, context: StepContext, previous: Outcome | None) -> Outcome:
@@ -93,10 +96,12 @@ class Method(ABC, Generic[Outcome]):
 def learn_in_order(
     method: Method[Outcome], runner: Runner, scope: BenchmarkScope, tasks: list[str]
 ) -> list[Outcome]:
-    """The method's steps through the tasks in order, each scored on every task; a run of the
-    comparison, so nothing it learns is promoted."""
+    """The method's steps through the tasks in order, each scored on every task (only the last
+    for a method that learns them all at once); a run of the comparison, so nothing it learns
+    is promoted."""
     outcomes: list[Outcome] = []
-    for step in range(1, len(tasks) + 1):
+    steps = [len(tasks)] if method.all_at_once else range(1, len(tasks) + 1)
+    for step in steps:
         context = StepContext(
             scope=scope,
             tasks=tasks,

@@ -25,7 +25,7 @@ def olora_plan(
     trainable one that pays `strength` times its overlap with them."""
     samples = task_samples(data_dir, benchmark, task)
     if previous is None:
-        return StepPlan(samples)
+        return StepPlan(samples, expert_of=task)
     grown = Orthogonal(previous, settings, strength)
     return StepPlan(
         samples,

@@ -12,6 +12,7 @@ import random
 from pydantic import BaseModel
 
 from components.jobs.job import BenchmarkScope
+from components.methods.method import Method
 
 
 class ProtocolRun(BaseModel):
@@ -55,6 +56,14 @@ def protocol_runs(tasks: list[str], orders: int, seeds: int) -> list[ProtocolRun
         for i, order in enumerate(task_orders(tasks, orders))
         for seed in range(seeds)
     ]
+
+
+def method_runs(method: Method, runs: list[ProtocolRun]) -> list[ProtocolRun]:
+    """The runs `method` takes: all of them, or one per seed (in the track's order) for a
+    method that learns every task at once, which no order changes."""
+    if method.all_at_once:
+        return [run for run in runs if run.order_index == 0]
+    return runs
 
 
 def seeded_scope(scope: BenchmarkScope, seed: int) -> BenchmarkScope:

@@ -115,35 +115,61 @@ def encode_continuations(
     return {**encoded, "pixel_values": pixels["pixel_values"]}
 
 
-def encode_training(
-    processor: ProcessorMixin, samples: Sequence[Sample]
-) -> dict[str, torch.Tensor]:
-    """Right-padded prompt + answer + EOS, with labels only on the answer and EOS.
+@dataclass
+class TrainingExample:
+    """One sample encoded for training: prompt + answer + EOS ids, labels only on the answer
+    and EOS, the image's pixel values."""
+
+    ids: list[int]
+    labels: list[int]
+    pixel_values: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.pixel_values.nbytes) + 8 * (len(self.ids) + len(self.labels))
+
+
+def encode_example(processor: ProcessorMixin, sample: Sample) -> TrainingExample:
+    tokenizer = processor.tokenizer
+    prompt = processor(
+        images=[_rgb(sample.image)],
+        text=[prompt_text(processor, sample.question, sample.context)],
+        return_tensors=None,
+    )
+    prompt_ids = list(prompt["input_ids"][0])
+    answer_ids = tokenizer(" " + sample.answer.strip(), add_special_tokens=False)["input_ids"]
+    answer_ids = [*answer_ids, tokenizer.eos_token_id]
+    return TrainingExample(
+        ids=prompt_ids + answer_ids,
+        labels=[IGNORE_INDEX] * len(prompt_ids) + answer_ids,
+        pixel_values=np.asarray(prompt["pixel_values"][0]),
+    )
+
+
+def collate_training(pad_id: int, examples: Sequence[TrainingExample]) -> Encoded:
+    """A right-padded batch of encoded examples.
 
     `logits_to_keep` marks the positions whose next token is a label: the model projects only
     those onto the vocabulary (see training.answer_token_loss), not every prompt position."""
-    tokenizer = processor.tokenizer
-    prompts = processor(
-        images=[_rgb(s.image) for s in samples],
-        text=[prompt_text(processor, s.question, s.context) for s in samples],
-        return_tensors=None,
+    width = max(len(e.ids) for e in examples)
+    label_tensor = torch.tensor(
+        [e.labels + [IGNORE_INDEX] * (width - len(e.labels)) for e in examples]
     )
-    rows, labels = [], []
-    for prompt_ids, sample in zip(prompts["input_ids"], samples, strict=True):
-        answer_ids = tokenizer(" " + sample.answer.strip(), add_special_tokens=False)["input_ids"]
-        answer_ids = [*answer_ids, tokenizer.eos_token_id]
-        rows.append(list(prompt_ids) + answer_ids)
-        labels.append([IGNORE_INDEX] * len(prompt_ids) + answer_ids)
-    width = max(len(r) for r in rows)
-    pad = tokenizer.pad_token_id
-    label_tensor = torch.tensor([lab + [IGNORE_INDEX] * (width - len(lab)) for lab in labels])
     return {
-        "input_ids": torch.tensor([r + [pad] * (width - len(r)) for r in rows]),
-        "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows]),
+        "input_ids": torch.tensor([e.ids + [pad_id] * (width - len(e.ids)) for e in examples]),
+        "attention_mask": torch.tensor(
+            [[1] * len(e.ids) + [0] * (width - len(e.ids)) for e in examples]
+        ),
         "labels": label_tensor,
-        "pixel_values": torch.from_numpy(np.stack(prompts["pixel_values"])),
+        "pixel_values": torch.from_numpy(np.stack([e.pixel_values for e in examples])),
         "logits_to_keep": predicts_label(label_tensor),
     }
+
+
+def encode_training(processor: ProcessorMixin, samples: Sequence[Sample]) -> Encoded:
+    """Right-padded prompt + answer + EOS, with labels only on the answer and EOS."""
+    examples = [encode_example(processor, s) for s in samples]
+    return collate_training(processor.tokenizer.pad_token_id, examples)
 
 
 def predicts_label(labels: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ from statistics import fmean, stdev
 
 from mlflow import MlflowClient
 
+from components.evaluation.metrics import defined
 from components.evaluation.report import METRICS, BenchmarkResults
 from components.registry.tracking import configure_tracking
 from components.settings import Settings
@@ -19,13 +20,14 @@ def log_report(settings: Settings, run_id: str, results: BenchmarkResults, folde
     client = MlflowClient()
     for name, method in results.methods.items():
         for metric, value in results.columns(method).items():
-            if metric in METRICS:
+            if metric in METRICS and value is not None:
                 client.log_metric(run_id, f"{name}.{metric}", value)
         if len(results.runs_of(name)) > 1:  # the spread over the protocol's runs
             for metric, values in results.spread(name).items():
-                if metric in METRICS:
-                    client.log_metric(run_id, f"{name}.{metric}.mean", fmean(values))
-                    client.log_metric(run_id, f"{name}.{metric}.sd", stdev(values))
+                known = defined(values)
+                if metric in METRICS and known is not None:
+                    client.log_metric(run_id, f"{name}.{metric}.mean", fmean(known))
+                    client.log_metric(run_id, f"{name}.{metric}.sd", stdev(known))
         if method.cost is not None:
             for figure, value in method.cost.model_dump().items():
                 client.log_metric(run_id, f"{name}.cost.{figure}", value)

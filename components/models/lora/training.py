@@ -9,6 +9,7 @@ import os
 import random
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -22,7 +23,13 @@ from transformers.loss.loss_utils import fixed_cross_entropy
 
 from components.models.lora.augment import photometric
 from components.models.lora.settings import TrainSettings
-from components.models.prompts import IGNORE_INDEX, Sample, encode_training
+from components.models.prompts import (
+    IGNORE_INDEX,
+    Sample,
+    TrainingExample,
+    collate_training,
+    encode_example,
+)
 
 # HF Trainer / accelerate keep process-wide state (AcceleratorState): two Trainers in threads of
 # one process (Prefect's default thread task runner) break each other. Trainings in one process
@@ -50,6 +57,41 @@ class SampleList(torch.utils.data.Dataset):
         if self.augment and self.rng.random() < self.augment:
             return dataclasses.replace(sample, image=photometric(sample.image, self.rng))
         return sample
+
+
+# What the encodings kept between epochs may take: every CPU-preset task many times over; a large
+# dataset of full-size images keeps its first ones and encodes the rest again each epoch.
+ENCODING_CACHE_BYTES = 2 * 1024**3
+
+
+class EncodedSamples(torch.utils.data.Dataset):
+    """The samples encoded for training, each encoded once and kept (while the kept encodings
+    fit in `budget` bytes): a training reads every sample once an epoch, and encoding it (the
+    image's pixels, the prompt's tokens) costs a sixth of a step on a tiny base. A sample whose
+    image was recoloured this epoch is encoded afresh."""
+
+    def __init__(
+        self, samples: SampleList, processor: ProcessorMixin, budget: int = ENCODING_CACHE_BYTES
+    ) -> None:
+        self.samples = samples
+        self.processor = processor
+        self.budget = budget
+        self.kept: dict[int, TrainingExample] = {}
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> TrainingExample:
+        sample = self.samples[index]
+        if sample is not self.samples.samples[index]:  # recoloured this epoch
+            return encode_example(self.processor, sample)
+        if index not in self.kept:
+            example = encode_example(self.processor, sample)
+            if example.nbytes > self.budget:
+                return example
+            self.budget -= example.nbytes
+            self.kept[index] = example
+        return self.kept[index]
 
 
 def optimizer(model: torch.nn.Module, settings: TrainSettings) -> torch.optim.Optimizer | None:
@@ -182,12 +224,12 @@ def train_model(
     given; returns the Trainer's log history."""
     return run_trainer(
         model,
-        SampleList(samples, settings.augment_images, settings.seed),
+        EncodedSamples(SampleList(samples, settings.augment_images, settings.seed), processor),
         settings,
         workdir,
         callbacks,
         progress,
-        data_collator=lambda batch: encode_training(processor, batch),
+        data_collator=partial(collate_training, processor.tokenizer.pad_token_id),
         optimizers=(optimizer(model, settings), None),  # the scheduler comes from `args`
         compute_loss_func=_penalised(model, penalty),
     )
