@@ -201,13 +201,14 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
             device=settings.device,
         )
 
-    def _expert(self, task: str) -> tuple[AdapterRecord, TrainingCost]:
+    def _expert(self, task: str) -> tuple[AdapterRecord, TrainingCost] | None:
         """MR-LoRA's expert of `task` (trained now if no run has yet), copied into this step's
         folder (later steps continue the copy, never the registered expert), with what its
-        training cost."""
+        training cost; None for an expert registered without its cost (the step then trains
+        its own, the same)."""
         expert = ExpertJob(scope=self.scope, task=task).run()
         if expert.cost is None:
-            raise RuntimeError(f"{expert.name} version {expert.version} logged no training cost")
+            return None
         folder = self._folder()
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(expert.folder, folder)
@@ -217,11 +218,11 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
         settings = self.settings
         plan = self.plan()
         tags = {"task": self.task, "step": str(self.step)}
-        if plan.expert_of is not None:
-            expert, cost = self._expert(plan.expert_of)
-            tags["expert"] = f"{expert.name} version {expert.version}"
+        taken = None if plan.expert_of is None else self._expert(plan.expert_of)
+        if taken is not None:
+            tags["expert"] = f"{taken[0].name} version {taken[0].version}"
         with tracker.run(self.title, self.method, self.key(), tags=tags):
-            if plan.expert_of is None:
+            if taken is None:
                 run = self.train(plan, [tracker.loss_callback()])
                 log_training(
                     run,
@@ -234,7 +235,14 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
                 )
                 cost = run.cost()
             else:
-                tracker.log_metrics(cost.model_dump())  # what the expert's training took
+                cost = taken[1]
+                tracker.log_metrics(  # the expert training's figures, named as a training logs them
+                    {
+                        "train_seconds": cost.seconds,
+                        "trainable_parameters": cost.trainable_parameters,
+                        "adapter_bytes": cost.stored_bytes,
+                    }
+                )
             folder = self._folder()
             tracker.keep_folder(folder, ADAPTER_ARTIFACT)
             evaluation = evaluate_adapter(
