@@ -12,9 +12,10 @@ from pathlib import Path
 from peft import PeftModel
 from transformers import ProcessorMixin
 
-from components.methods.lora_ft import LoraFt, LoraFtStepJob, StepPlan, task_samples
+from components.methods.lora_ft import LoraFt, LoraFtStepJob, StepPlan
 from components.models.lora.adapters import continued
 from components.models.lora.consolidation import Consolidation, diagonal_fisher
+from components.models.samples import task_samples
 
 
 def ewc_plan(

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from components.jobs.job import digest
-from components.methods.lora_ft import LoraFt, LoraFtStepJob, StepPlan, task_samples
+from components.methods.lora_ft import LoraFt, LoraFtStepJob, StepPlan
 from components.models.mrlora.experts import config_digest
+from components.models.samples import task_samples
 
 
 def joint_plan(data_dir: Path, benchmark: str, tasks: Sequence[str], step: int) -> StepPlan:

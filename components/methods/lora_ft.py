@@ -14,7 +14,6 @@ from typing import ClassVar
 from pydantic import BaseModel
 from transformers import TrainerCallback
 
-from components.data.build import load_split
 from components.evaluation.costs import StepCost, folder_bytes
 from components.jobs.experts import ExpertJob
 from components.jobs.job import BenchmarkJob, digest
@@ -32,7 +31,7 @@ from components.models.lora.settings import AdapterSettings
 from components.models.lora.training import Penalty
 from components.models.mrlora.experts import config_digest, expert_settings
 from components.models.prompts import Sample
-from components.models.samples import training_samples
+from components.models.samples import task_samples
 from components.models.scoring import evaluate_adapter
 from components.registry.adapters import AdapterRecord
 from components.registry.evaluations import log_evaluation
@@ -83,10 +82,6 @@ def train_step(
     )
     trained = run.trainable_parameters - plan.frozen_parameters
     return run.model_copy(update={"trainable_parameters": trained})
-
-
-def task_samples(data_dir: Path, benchmark: str, task: str, split: str = "train") -> list[Sample]:
-    return training_samples(load_split(data_dir, benchmark, task, split))
 
 
 def lora_ft_plan(

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.methods.lora_ft import LoraFt, LoraFtStepJob, StepPlan, task_samples
+from components.methods.lora_ft import LoraFt, LoraFtStepJob, StepPlan
 from components.models.lora.orthogonal import Orthogonal, frozen_parameters
 from components.models.lora.settings import AdapterSettings
+from components.models.samples import task_samples
 
 
 def olora_plan(

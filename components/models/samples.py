@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
 
+from components.data.build import load_split
 from components.data.layout import IMAGE_TOKEN
 from components.models.prompts import Sample
 
@@ -25,6 +27,11 @@ def training_samples(split: Dataset) -> list[Sample]:
             if ask["from"] == "human" and reply["from"] == "gpt":
                 samples.append(Sample(row["image"], _question(ask["value"]), reply["value"]))
     return samples
+
+
+def task_samples(data_dir: Path, benchmark: str, task: str, split: str = "train") -> list[Sample]:
+    """A prepared task's split (train, replay) as training samples."""
+    return training_samples(load_split(data_dir, benchmark, task, split))
 
 
 def evaluation_samples(split: Dataset) -> tuple[list[Sample], list[dict[str, Any]]]:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from components.data.build import TaskEntry, load_split
+from components.data.build import TaskEntry
 from components.models.base.loading import BaseRef
 from components.models.lora.adapters import AdapterRun, train_adapter
 from components.models.lora.settings import EXPERT_PRESETS, AdapterSettings, seeded
-from components.models.samples import training_samples
+from components.models.samples import task_samples
 
 
 class ExpertKey(BaseModel, frozen=True):
@@ -66,10 +66,9 @@ def train_expert(
     device: str = "auto",
 ) -> AdapterRun:
     """Train one task's expert from the base on that task's train split alone."""
-    samples = training_samples(load_split(data_dir, benchmark, task, "train"))
     return train_adapter(
         base.name_or_path,
-        samples,
+        task_samples(data_dir, benchmark, task),
         settings,
         out,
         callbacks=callbacks,
