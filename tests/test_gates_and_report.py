@@ -182,6 +182,20 @@ def test_several_runs_give_mean_and_spread_and_the_costs_and_forgetting_are_read
         "30.0 points on average over the earlier tasks."
     ]
     assert "| lora-ft | Med -> RS | 0 |" in runs_table(results)
+    # a method whose earlier tasks end above their best before: no negative "forgetting"
+    gaining = method_result(
+        ["RS", "Med", "AD"],
+        [
+            {"RS": 50, "Med": 0, "AD": 0},
+            {"RS": 46, "Med": 40, "AD": 0},
+            {"RS": 48, "Med": 60, "AD": 70},
+        ],
+    )  # RS: 50 -> 48 (2 below its best); Med: 40 -> 60 (-20): -9 on average
+    gains = results.model_copy(update={"methods": {"replay": gaining}, "runs": {}})
+    assert forgetting_reading(gains) == [
+        "- replay: forgets most on RS (2.0 points below its best since learned); on average the "
+        "earlier tasks end 9.0 points above their best before."
+    ]
     write_report(results, tmp_path)
     again = BenchmarkResults.from_json(json.loads((tmp_path / "results.json").read_text()))
     assert again.runs_of("lora-ft") == [first, second]

@@ -251,11 +251,16 @@ def forgetting_reading(results: BenchmarkResults) -> list[str]:
         overall = fmean(mean_drop.values())
         if mean_drop[worst] <= 0.5:
             lines.append(f"- {name}: forgets nothing (largest drop {mean_drop[worst]:.1f} points).")
-        else:
-            lines.append(
-                f"- {name}: forgets most on {worst} ({mean_drop[worst]:.1f} points below its best "
-                f"since learned); {overall:.1f} points on average over the earlier tasks."
-            )
+            continue
+        average = (
+            f"{overall:.1f} points on average over the earlier tasks"
+            if overall >= 0
+            else f"on average the earlier tasks end {-overall:.1f} points above their best before"
+        )
+        lines.append(
+            f"- {name}: forgets most on {worst} ({mean_drop[worst]:.1f} points below its best "
+            f"since learned); {average}."
+        )
     return lines
 
 
