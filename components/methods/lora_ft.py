@@ -200,7 +200,11 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
         """MR-LoRA's expert of `task` (trained now if no run has yet), copied into this step's
         folder (later steps continue the copy, never the registered expert), with what its
         training cost; None for an expert registered without its cost (the step then trains
-        its own, the same)."""
+        its own, the same). Not where experts train on Ray Train workers: this step's Ray task,
+        holding its CPUs while it waits for another run's training of that expert, could keep
+        the workers that training needs from starting."""
+        if self.settings.cluster.train_workers > 1:
+            return None
         expert = ExpertJob(scope=self.scope, task=task).run()
         if expert.cost is None:
             return None
