@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from components.cluster.settings import ClusterSettings
 from components.data.build import prepared_manifest
 from components.jobs.experts import ExpertJob
 from components.jobs.job import BenchmarkScope, Job, Scope
@@ -194,3 +195,16 @@ def test_the_loss_callback_logs_into_its_run_from_anywhere_and_only_from_the_fir
     callback.on_log(None, other, None, logs={"loss": 9.0})
     history = MlflowClient(settings.resolved_tracking_uri).get_metric_history(run_id, "train/loss")
     assert [(m.value, m.step) for m in history] == [(1.5, 3)]
+
+
+def test_a_first_step_is_the_task_s_expert_but_trains_its_own_beside_ray_train_workers(scope):
+    tasks = scope.manifest.names[:2]
+    first = LoraFtStepJob(
+        method="lora-ft", scope=scope, tasks=tasks, step=1, replay=True, previous=None
+    )
+    assert first.plan().expert_of == tasks[0]  # a fresh LoRA on the task alone: its expert
+    second = first.model_copy(update={"step": 2})
+    assert second.plan().expert_of is None  # the replay samples join from here on
+    cluster = ClusterSettings(runner="ray", train_workers=2)
+    on_workers = within(first, settings=scope.settings.model_copy(update={"cluster": cluster}))
+    assert on_workers._expert(tasks[0]) is None  # nothing waits on a training it could starve
