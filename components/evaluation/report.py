@@ -369,7 +369,7 @@ def write_report(results: BenchmarkResults, folder: Path) -> list[Path]:
     ]
     plots.append(
         forgetting_png(
-            {name: m.forgetting for name, m in results.methods.items()},
+            {name: m.forgetting for name, m in results.methods.items() if m.in_order},
             results.tasks,
             folder / "forgetting.png",
         )
