@@ -18,7 +18,11 @@ from components.evaluation.report import BenchmarkResults, comparison_table, cos
 from components.locking import Busy
 from components.registry.models import bundle_model_name
 from components.registry.promotion import CHAMPION
-from components.registry.tracking import TrackingServerUnreachable
+from components.registry.tracking import (
+    TrackingServerUnreachable,
+    benchmark_experiment,
+    experiment_id,
+)
 from components.settings import get_settings
 from components.timing import stage
 
@@ -114,13 +118,19 @@ def run_and_print_benchmark(
         else "none (no bundle has passed its gates)"
     )
     uri = settings.resolved_tracking_uri
-    served = uri.startswith(("http://", "https://"))  # a tracking server is its own UI
+    experiment = experiment_id(benchmark_experiment(track), settings)
+    # the UI opens on GenAI traces unless the link asks for the model-training view
+    runs = f"#/experiments/{experiment}/runs?workflowType=machine_learning"
+    if uri.startswith(("http://", "https://")):  # a tracking server is its own UI
+        ui = f"{uri.rstrip('/')}/{runs}"
+    else:
+        ui = f"mlflow ui --backend-store-uri {uri}, then http://127.0.0.1:5000/{runs}"
     console.print(f"\n[bold]{track}[/]\n{comparison_table(results)}\n\n{cost_table(results)}\n")
     console.print(
-        f"Report: {latest / track / 'report.md'} (results.json and plots beside); "
+        f"Report: {latest / track / 'report.md'} (report.html, results.json and plots beside); "
         f"every track: {latest / 'report.md'}\n"
         f"Champion: {champion}\n"
-        f"MLflow UI: {uri if served else f'mlflow ui --backend-store-uri {uri}'}"
+        f"MLflow UI: {ui}"
         + (f"\nServe it: mllmcl serve --benchmark {track}" if results.champion else "")
     )
 

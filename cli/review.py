@@ -11,7 +11,7 @@ from rich.table import Table
 from cli.output import console, errors
 from components.registry.models import bundle_model_name
 from components.registry.promotion import (
-    GATE_TAG,
+    GATES_TAG,
     HISTORY_TAG,
     VERDICT_TAG,
     aliases_by_version,
@@ -43,18 +43,13 @@ def list_versions(benchmark: BenchmarkOption = "domain") -> None:
         table.add_column(column)
     versions = candidates(name)
     for version in versions:
-        gates = [
-            f"{key.removeprefix(GATE_TAG)} {value.split(':')[0]}"
-            for key, value in sorted(version.tags.items())
-            if key.startswith(GATE_TAG)
-        ]
         table.add_row(
             str(version.version),
             ", ".join(aliases.get(str(version.version), [])),
             version.tags.get(VERDICT_TAG, ""),
             version.tags.get("new_task", ""),
             version.tags.get("experts", ""),
-            "; ".join(gates),
+            version.tags.get(GATES_TAG, ""),
         )
     console.print(table if versions else f"no versions of {name} are registered yet")
 
@@ -75,7 +70,7 @@ def show(version: str, benchmark: BenchmarkOption = "domain") -> None:
     aliases = ", ".join(aliases_by_version(name).get(version, [])) or "none"
     console.print(f"{name} v{version} (aliases: {aliases})\n\n{found.description}\n")
     for key, value in sorted(found.tags.items()):
-        if not key.startswith(("gate_json.", HISTORY_TAG)):
+        if not key.startswith(HISTORY_TAG):
             console.print(f"  {key}: {value}")
     console.print("verdicts, oldest first:")
     for entry in history(found):

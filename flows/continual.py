@@ -32,7 +32,7 @@ from components.methods import METHODS
 from components.methods.method import StepContext, learn_in_order
 from components.methods.mr_lora import LearnedStep, MrLora
 from components.methods.protocol import ProtocolRun, method_runs, protocol_runs, seeded_scope
-from components.registry.models import pipeline_run
+from components.registry.pipeline import describe, pipeline_run, record_data
 from components.registry.tracking import benchmark_experiment
 from components.settings import get_settings
 from components.timing import stage
@@ -71,9 +71,12 @@ def on_task_arrival(task: str, source: Path, benchmark: str = "domain") -> Promo
         _exclusive(benchmark, f"the arrival of {task}"),
         pipeline_run(benchmark_experiment(benchmark), f"arrival-{task}", get_settings()) as run,
     ):
-        prepare_data(Path(source), benchmark, tasks=[task])
+        data = prepare_data(Path(source), benchmark, tasks=[task])
         seen = prepared(benchmark).names  # every task that has arrived, in arrival order
-        return on_cluster(learn_task)(benchmark, task, seen, seen, run).promoted()
+        record_data(run, data["prepared"].version, data["mlflow_run_id"], seen)
+        promotion = on_cluster(learn_task)(benchmark, task, seen, seen, run).promoted()
+        describe(run, f"## {task} arrives\n\n{promotion.summary()}")
+        return promotion
 
 
 @flow(name="scheduled-retrain")
@@ -84,8 +87,11 @@ def scheduled_retrain(benchmark: str = "domain", source: Path | None = None) -> 
         pipeline_run(benchmark_experiment(benchmark), "scheduled-retrain", settings) as run,
     ):
         seen = prepared(benchmark).names  # the tasks that have arrived, none beyond
-        prepare_data(Path(source or settings.sources_dir / benchmark), benchmark, tasks=seen)
-        return on_cluster(learn_task)(benchmark, None, seen, seen, run).promoted()
+        data = prepare_data(Path(source or settings.sources_dir / benchmark), benchmark, tasks=seen)
+        record_data(run, data["prepared"].version, data["mlflow_run_id"], seen)
+        promotion = on_cluster(learn_task)(benchmark, None, seen, seen, run).promoted()
+        describe(run, f"## Scheduled retrain of {', '.join(seen)}\n\n{promotion.summary()}")
+        return promotion
 
 
 @task(name="method", task_run_name="{label}", cache_policy=NO_CACHE)
@@ -144,12 +150,18 @@ def run_benchmark(
     started = time.perf_counter()
     with (
         _exclusive(track, "a benchmark run"),
-        pipeline_run(benchmark_experiment(track), f"benchmark-{track}", settings) as run,
+        pipeline_run(
+            benchmark_experiment(track),
+            f"benchmark-{track}",
+            settings,
+            params={"methods": ",".join(methods), "orders": orders, "seeds": seeds},
+        ) as run,
     ):
         with stage("prepare and base", timings):
-            prepare_data(Path(source or settings.sources_dir / track), track, track, tasks)
+            data = prepare_data(Path(source or settings.sources_dir / track), track, track, tasks)
             scope = benchmark_scope(track, run)
             tasks = tasks or scope.manifest.names
+            record_data(run, data["prepared"].version, data["mlflow_run_id"], tasks)
         runs = protocol_runs(tasks, orders, seeds)
         one_job = settings.cluster.per_job
         side_runs = [

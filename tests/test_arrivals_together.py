@@ -94,7 +94,7 @@ def test_a_killed_arrival_leaves_no_server_and_its_runs_are_closed(home, micro_d
 
 
 def test_runs_a_dead_process_left_running_are_closed_by_the_next_run(settings):
-    from components.registry.models import pipeline_run
+    from components.registry.pipeline import pipeline_run
     from components.registry.tracking import (
         HOST_TAG,
         PID_TAG,

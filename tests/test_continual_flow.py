@@ -74,8 +74,28 @@ def test_a_first_arrival_is_promoted_with_its_gates_and_data_version(loop, micro
         version.tags["data_version"]
         == (settings.home / "data.dvc").read_text().split("md5: ")[1].split(".dir")[0]
     )
-    assert {"gate.new_task", "gate.router", "gate.old_tasks", "gate.bwt"} <= set(version.tags)
-    assert "| gate | value |" in version.description
+    assert version.tags["gates"] == "5/5 passed"
+    assert not any(key.startswith(("gate.", "gate_json.", "learned.")) for key in version.tags)
+    assert version.description.startswith("Verdict: 5/5 passed -> champion (promoted by")
+    table = version.description.split("```text\n")[1].split("\n```")[0].splitlines()
+    assert table[0].split() == ["gate", "value", "threshold", "verdict", "detail"]
+    assert [line.split()[0] for line in table[1:]] == [
+        "new_task",
+        "new_task_gain",
+        "router",
+        "old_tasks",
+        "bwt",
+    ]
+    assert len({line.index(" pass") for line in table[1:]}) == 1  # one column, aligned
+    record = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/gates.json")
+    assert record["learned"]["RS"] == pytest.approx(float(version.tags["accuracy.RS"]), abs=0.01)
+    assert [g["name"] for g in record["gates"]] == [
+        "new_task",
+        "new_task_gain",
+        "router",
+        "old_tasks",
+        "bwt",
+    ]
 
 
 def test_a_crash_leaves_the_champion_and_the_rerun_reuses_the_expert(loop, micro_domain):
@@ -116,7 +136,9 @@ def test_an_impossible_gate_leaves_a_challenger_and_the_champion(loop, micro_dom
         "previous-champion": "1",
         "challenger": "3",
     }
-    assert client.get_model_version(BUNDLE, "3").tags["gate.new_task"].startswith("FAIL")
+    challenger = client.get_model_version(BUNDLE, "3")
+    assert challenger.tags["gates"] == "4/5 passed, failed: new_task"
+    assert challenger.description.startswith("Verdict: 4/5 passed, failed: new_task -> challenger")
 
 
 def test_a_reviewer_promotes_over_the_gates_only_with_a_reason(loop):
@@ -124,7 +146,7 @@ def test_a_reviewer_promotes_over_the_gates_only_with_a_reason(loop):
     runner = CliRunner()
     listed = runner.invoke(app, ["review", "list", "--benchmark", "domain"])
     assert listed.exit_code == 0, listed.output
-    assert "challenger" in listed.output and "FAIL" in listed.output
+    assert "challenger" in listed.output and "failed" in listed.output
     shown = runner.invoke(app, ["review", "show", "3", "--benchmark", "domain"])
     assert shown.exit_code == 0 and "new_task" in shown.output
     refused = runner.invoke(app, ["review", "approve", "3", "--benchmark", "domain"])
@@ -142,7 +164,12 @@ def test_a_reviewer_promotes_over_the_gates_only_with_a_reason(loop):
         history[1].startswith("approved by ana")
         and "forced over: it failed its gates" in history[1]
     )
-    assert client.get_model_version(BUNDLE, "3").tags["gates_passed"] == "false"  # kept
+    approved_version = client.get_model_version(BUNDLE, "3")
+    assert approved_version.tags["gates_passed"] == "false"  # kept
+    assert approved_version.description.startswith(
+        "Verdict: 4/5 passed, failed: new_task -> champion (approved by ana"
+    )
+    assert approved_version.description.count("Verdict:") == 1
     rejected = runner.invoke(app, ["review", "reject", "3", "--benchmark", "domain"])
     assert rejected.exit_code != 0 and "champion" in rejected.output
 
@@ -158,6 +185,20 @@ def test_a_scheduled_retrain_trains_nothing_new_and_counts_only_arrived_tasks(lo
     for task in ("RS", "Med", "AD"):
         expert = f"name = 'mllmcl-domain-expert-{task}'"
         assert len(client.search_model_versions(expert)) == 1
+    # the retrain's run says which jobs it found done, each linked to the run that did it
+    experiment = client.get_experiment_by_name("mllmcl-domain").experiment_id
+    [run] = client.search_runs([experiment], "attributes.run_name = 'scheduled-retrain'")
+    reused = json.loads(mlflow.artifacts.load_text(f"{run.info.artifact_uri}/reused.json"))
+    jobs = {entry["job"]: entry["run"] for entry in reused}
+    assert {"expert-RS", "expert-Med", "expert-AD", "router-step-3 (AD)"} <= set(jobs)
+    assert run.data.tags["mllmcl.reused"] == str(len(reused))
+    assert not [key for key in run.data.tags if key.startswith("mllmcl.reused.")]
+    origin = client.get_run(jobs["expert-AD"])
+    assert origin.info.run_name == "expert-AD" and origin.data.tags["mllmcl.kind"] == "expert"
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith("## Scheduled retrain of RS, Med, AD\n\n`mllmcl-domain-bundle` v4: ")
+    assert "```text\ngate" in note
+    assert f"- expert-AD: [its run](#/experiments/{experiment}/runs/{origin.info.run_id})" in note
 
 
 @pytest.fixture(scope="module")
@@ -241,6 +282,99 @@ def test_the_pipeline_run_holds_the_metrics_curves_and_report(benchmark):
         "report/results.json",
         "report/report.md",
     }
+
+
+def test_mlflow_reads_back_as_a_run_tree_with_inputs_tables_and_a_readable_registry(benchmark):
+    """What the MLflow UI shows, read back through MlflowClient after the micro benchmark."""
+    settings, results = benchmark
+    client = MlflowClient(settings.resolved_tracking_uri)
+    experiment = client.get_experiment_by_name("mllmcl-domain")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    by_name = {r.info.run_name: r for r in runs}
+    [pipeline] = [r for r in runs if r.data.tags["mllmcl.kind"] == "pipeline"]
+    [prepare] = [r for r in runs if r.data.tags["mllmcl.kind"] == "prepare"]
+    version = prepare.data.tags["mllmcl.data_version"]
+    # the pipeline run: params, lineage and code tags, a description with the table and metrics
+    params = pipeline.data.params
+    assert params["tasks"] == "RS,Med,Fin" and params["methods"] == "mr-lora,lora-ft"
+    assert params["orders"] == "2" and params["expert_preset"] == "cpu"
+    assert float(params["gates.router_floor"]) == 0.0
+    assert pipeline.data.tags["mllmcl.data_version"] == version
+    assert pipeline.data.tags["mllmcl.prepare_run"] == prepare.info.run_id
+    assert pipeline.data.tags["mllmcl.code_version"].startswith("0.1.0")
+    note = pipeline.data.tags["mlflow.note.content"]
+    table = note.split("```text\n")[1].split("\n```")[0].splitlines()
+    assert table[0].split()[:4] == ["Method", "RS", "Med", "Fin"]
+    assert table[1].startswith("Zero-shot") and table[-1].startswith("Oracle")
+    assert all(f"- **{metric}**: " in note for metric in ("MFT", "MFN", "MAA", "BWT", "FWT"))
+    # every job's run says what it did
+    assert all(
+        r.data.tags.get("mlflow.note.content") for r in runs if r.data.tags.get("mllmcl.key")
+    )
+    # every step's runs named and tagged with their step and newest task
+    kinds = {"router": "router", "evaluation": "evaluate", "bundle": "bundle"}
+    steps = [r for r in runs if r.data.tags["mllmcl.kind"] in kinds]
+    assert len(steps) >= 9
+    for run in steps:
+        tags = run.data.tags
+        prefix = kinds[tags["mllmcl.kind"]]
+        assert run.info.run_name == f"{prefix}-step-{tags['step']} ({tags['task']})"
+
+    # data lineage: the splits each run used, the same dataset entities as the preparation's
+    def inputs(run):
+        return {
+            (d.dataset.name, d.dataset.digest, t.value)
+            for d in run.inputs.dataset_inputs
+            for t in d.tags
+            if t.key == "mlflow.data.context"
+        }
+
+    for run in runs:
+        tags = run.data.tags
+        if tags["mllmcl.kind"] == "expert":
+            task = tags["task"]
+            assert inputs(run) == {
+                (f"domain/{task}/train", version, "training"),
+                (f"domain/{task}/test", version, "evaluation"),
+            }
+        elif tags["mllmcl.kind"] == "router":
+            pool = [e.split(":")[0] for e in tags["experts"].split(",")]
+            assert inputs(run) == {(f"domain/{t}/router", version, "training") for t in pool}
+        elif tags["mllmcl.kind"] in ("evaluation", "zero-shot"):
+            assert inputs(run) == {
+                (f"domain/{t}/test", version, "evaluation") for t in ("RS", "Med", "Fin")
+            }
+    # predictions as tables, one file name per task in every evaluation run
+    evaluation = by_name["evaluate-step-3 (Fin)"]
+    table = client.load_table(
+        experiment.experiment_id, "predictions/Fin.json", [evaluation.info.run_id]
+    )
+    assert {"question_id", "prompt", "gold", "prediction", "correct", "expert"} <= set(table)
+    assert table["correct"].mean() * 100 == pytest.approx(evaluation.data.metrics["accuracy.Fin"])
+    for name in ("zero-shot", "lora-ft-step-2"):
+        run_id = by_name[name].info.run_id
+        assert "gold" in client.load_table(
+            experiment.experiment_id, "predictions/RS.json", [run_id]
+        )
+    # no run names a path of this machine
+    assert not [
+        (r.info.run_name, k, v) for r in runs for k, v in r.data.params.items() if v.startswith("/")
+    ]
+    # the registry: every model described, the adapters' cards written by the project
+    for model in client.search_registered_models():
+        assert len(model.description) > 100, model.name
+    [expert_version] = client.search_model_versions("name = 'mllmcl-domain-expert-Med'")
+    assert float(expert_version.tags["accuracy"]) == pytest.approx(results.oracle["Med"], abs=0.01)
+    card = mlflow.artifacts.load_text(f"{expert_version.source}/README.md")
+    assert "More Information Needed" not in card and "| data_version |" in card
+    assert "| test_accuracy |" in card and "| base | tiny-base-" in card
+    bundle = client.get_model_version(BUNDLE, "3")
+    assert bundle.description.startswith("Verdict: 5/5 passed -> champion")
+    assert len(bundle.tags) <= 18
+    # the report displays in the artifact view: one HTML page, its plots inline
+    page = mlflow.artifacts.load_text(f"{pipeline.info.artifact_uri}/report/report.html")
+    assert page.count('src="data:image/png;base64,') == 3 and "<table>" in page
 
 
 def test_the_served_champion_answers_as_the_registered_model_does(benchmark):

@@ -1,11 +1,13 @@
 """Gates and the benchmark report, as plain functions."""
 
+import base64
 import json
 
 import pytest
 
 from components.evaluation.costs import StepCost
 from components.evaluation.expectations import reading_against_papers
+from components.evaluation.html_report import markdown_page
 from components.evaluation.report import (
     BenchmarkResults,
     comparison_table,
@@ -18,6 +20,7 @@ from components.evaluation.report import (
     write_report,
 )
 from components.registry.gates import GateThresholds, learned_accuracies, run_gates
+from components.text_table import markdown_as_text
 
 THRESHOLDS = GateThresholds(new_task_floor=50, router_floor=90, old_task_tolerance=5, bwt_floor=-5)
 
@@ -107,6 +110,7 @@ def test_report_holds_the_matrix_metrics_and_the_paper_table(tmp_path):
     assert {f.name for f in files} == {
         "results.json",
         "report.md",
+        "report.html",
         "matrix-mr-lora.png",
         "matrix-lora-ft.png",
         "forgetting.png",
@@ -116,7 +120,31 @@ def test_report_holds_the_matrix_metrics_and_the_paper_table(tmp_path):
     assert data["mr-lora"]["router_accuracy"] == [100.0, 98.0]
     assert data["lora-ft"]["forgetting"] == [40]
     assert data["oracle"] == {"RS": 80, "Med": 91} and data["champion"] == "2"
-    assert "![forgetting](forgetting.png)" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "![forgetting](forgetting.png)" in report
+    assert "- **BWT**: mean change on the earlier tasks" in report
+    # the same report as one page that shows anywhere: tables rendered, plots inline
+    page = (tmp_path / "report.html").read_text()
+    assert "<th>Method</th>" in page and "<td>mr-lora</td>" in page
+    forgetting = base64.b64encode((tmp_path / "forgetting.png").read_bytes()).decode()
+    assert f'src="data:image/png;base64,{forgetting}"' in page
+    assert page.count("data:image/png;base64,") == 3 and "forgetting.png" not in page
+
+
+def test_a_markdown_table_as_aligned_text():
+    table = "| Method | RS | BWT |\n| --- | ---: | ---: |\n"
+    table += "| mr-lora | 8.00 | -2.00 |\n| x | 90.00 | - |"
+    assert markdown_as_text(table).splitlines() == [
+        "Method      RS    BWT",
+        "mr-lora   8.00  -2.00",
+        "x        90.00      -",
+    ]
+
+
+def test_the_report_page_shows_raw_html_in_its_text_as_text(tmp_path):
+    page = markdown_page("# <script>alert(1)</script>\n\n![x](missing.png)", tmp_path, "a<b")
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<title>a&lt;b</title>" in page and 'src="missing.png"' in page
 
 
 def test_every_track_on_one_page_from_the_tracks_results(tmp_path):
@@ -143,7 +171,7 @@ def test_every_track_on_one_page_from_the_tracks_results(tmp_path):
     assert (
         "| mr-lora | 68.00 | 88.00 |" in page and "[ability/report.md](ability/report.md)" in page
     )
-    assert "Router accuracy after each step (%): 100.0, 95.0" in page and "BWT (" in page
+    assert "Router accuracy after each step (%): 100.0, 95.0" in page and "- **BWT**: " in page
 
 
 def test_several_runs_give_mean_and_spread_and_the_costs_and_forgetting_are_read(tmp_path):

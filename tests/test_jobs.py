@@ -132,7 +132,7 @@ class CountingJob(Job[Count]):
         return None if found is None else found[1]
 
     def work(self, tracker: Tracker) -> Count:
-        with tracker.run(self.title, "count", self.key()):
+        with tracker.run(self.title, "count", self.key(), "counts its work"):
             WORKED.append(self.name)
             time.sleep(self.seconds)
             if self.fail:
@@ -169,7 +169,7 @@ def test_a_kept_folder_comes_back_where_it_is_missing(settings, tmp_path):
     folder = tmp_path / "adapter"
     folder.mkdir()
     (folder / "weights.bin").write_bytes(b"\x00\x01")
-    with tracker.run("keep", "keep", "k1") as run_id:
+    with tracker.run("keep", "keep", "k1", "keeps a result") as run_id:
         tracker.keep_folder(folder, "adapter")
     target = tmp_path / "models" / "lora-ft" / "k1"  # a models folder made again from nothing
     assert tracker.restore_folder(run_id, "adapter", target) == target
@@ -186,7 +186,7 @@ def test_the_loss_callback_logs_into_its_run_from_anywhere_and_only_from_the_fir
     tracker = Tracker(settings, "losses", None)
     with pytest.raises(RuntimeError, match="inside one"):
         tracker.loss_callback()
-    with tracker.run("expert-X", "expert", "k") as run_id:
+    with tracker.run("expert-X", "expert", "k", "streams losses") as run_id:
         callback = tracker.loss_callback()
     # no run is active any more, as in a Ray Train worker's process
     lead, other = TrainerState(global_step=3), TrainerState(global_step=3)

@@ -7,6 +7,7 @@ import pytest
 from mlflow import MlflowClient
 
 from components.registry.gates import GateResult
+from components.registry.model_card import model_card
 from components.registry.promotion import (
     GATES_PASSED_TAG,
     VERDICT_TAG,
@@ -14,6 +15,8 @@ from components.registry.promotion import (
     approve,
     candidates,
     decide,
+    gates_summary,
+    gates_table,
     history,
     registered_version,
     reject,
@@ -99,3 +102,30 @@ def test_people_approve_and_reject_with_reasons_on_record(registry):
     assert registered_version(name, champion).tags[VERDICT_TAG] == "rejected"
     with pytest.raises(ValueError, match="was rejected"):
         approve(name, champion, "ana")
+
+
+def test_a_model_card_states_the_adapter_s_origin_recipe_and_accuracy():
+    card = model_card(
+        "mllmcl-domain-expert-RS",
+        "MR-LoRA expert for RS: remote sensing",
+        {"task": "RS", "base": "tiny@abc", "adapter": {"rank": 16, "train": {"lr": 0.003}}},
+        {"test_accuracy": 58.333333},
+    )
+    assert card.startswith("---\nlibrary_name: peft\n")
+    assert "# mllmcl-domain-expert-RS\n\nMR-LoRA expert for RS: remote sensing" in card
+    for row in ("| task | RS |", "| base | tiny@abc |", "| adapter.rank | 16 |"):
+        assert row in card
+    assert "| adapter.train.lr | 0.003 |" in card and "| test_accuracy | 58.3333 |" in card
+    assert "More Information Needed" not in card
+
+
+def test_gates_as_an_aligned_table_and_a_summary():
+    gates = [PASS, FAIL.model_copy(update={"value": None, "detail": "over 0 tasks"})]
+    assert gates_summary(gates) == "1/2 passed, failed: bwt"
+    lines = gates_table(gates).splitlines()
+    assert lines[0] == "```text" and lines[-1] == "```"
+    assert lines[1:-1] == [
+        "gate    value  threshold  verdict  detail",
+        "router  99.00         90  pass",
+        "bwt       n/a         -5  FAIL     over 0 tasks",
+    ]

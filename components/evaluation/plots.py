@@ -62,7 +62,8 @@ def forgetting_png(drops: dict[str, list[float]], tasks: list[str], path: Path) 
     figure, axis = plt.subplots(figsize=(2.0 + 1.1 * len(earlier), 3.6))
     for index, (method, values) in enumerate(drops.items()):
         positions = [j + (index - (len(drops) - 1) / 2) * width for j in range(len(values))]
-        axis.bar(positions, values, width, label=method)
+        bars = axis.bar(positions, values, width, label=method)
+        axis.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)  # a drop of 0 shows as "0.0"
     axis.axhline(0, color="black", linewidth=0.8)
     axis.set_xticks(range(len(earlier)), earlier)
     axis.set_ylabel("largest drop since learned (points)")

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from components.data.tasks import TRACK_ORDER
 from components.evaluation.costs import MethodCost, StepCost, method_cost
 from components.evaluation.expectations import reading_against_papers
+from components.evaluation.html_report import markdown_page
 from components.evaluation.metrics import (
     continual_metrics,
     defined,
@@ -23,6 +24,19 @@ from components.evaluation.metrics import (
 from components.evaluation.plots import forgetting_png, matrix_png
 
 METRICS = ("MFT", "MFN", "MAA", "BWT", "FWT")
+METRIC_MEANINGS = {
+    "MFT": "mean accuracy on each task right after learning it",
+    "MFN": "mean final accuracy, over every task, after the last one",
+    "MAA": "mean over the steps of the mean accuracy on the tasks learned so far",
+    "BWT": "mean change on the earlier tasks between learning them and the end "
+    "(negative: forgetting)",
+    "FWT": "mean accuracy on each task just before it is learned, above the base alone's",
+}
+
+
+def metric_definitions() -> list[str]:
+    """What the columns of the comparison table mean, as a Markdown list."""
+    return [f"- **{name}**: {meaning}" for name, meaning in METRIC_MEANINGS.items()]
 
 
 class MethodResult(BaseModel):
@@ -264,15 +278,24 @@ def forgetting_reading(results: BenchmarkResults) -> list[str]:
     return lines
 
 
-def markdown_report(results: BenchmarkResults, plots: list[str]) -> str:
-    lines = [
-        f"# MLLM-CL benchmark: {results.benchmark}",
-        "",
+def headline(results: BenchmarkResults) -> list[str]:
+    """The report's opening lines: the task order, the comparison table, what its metrics mean."""
+    return [
         f"Tasks in order: {' -> '.join(results.tasks)}. Accuracies in percent with each task's "
         "official scorer; the per-task columns are A[T][j], after the last task.",
         "",
         comparison_table(results),
         "",
+        *metric_definitions(),
+        "",
+    ]
+
+
+def markdown_report(results: BenchmarkResults, plots: list[str]) -> str:
+    lines = [
+        f"# MLLM-CL benchmark: {results.benchmark}",
+        "",
+        *headline(results),
         "## Where each method forgets",
         "",
         *forgetting_reading(results),
@@ -315,11 +338,9 @@ def combined_report(tracks: list[BenchmarkResults]) -> str:
         "# MLLM-CL: every track",
         "",
         "Final accuracy per task (A[T][j], in percent, each task's official scorer) and the "
-        "continual metrics: MFT (mean accuracy on each task right after learning it), MFN (mean "
-        "final accuracy), MAA (mean over steps of the mean accuracy on the tasks learned so far), "
-        "BWT (mean change on earlier tasks between learning them and the end; negative: "
-        "forgetting), FWT (mean accuracy on each task just before it is learned, above the base "
-        "alone's).",
+        "continual metrics:",
+        "",
+        *metric_definitions(),
         "",
     ]
     for results in tracks:
@@ -361,7 +382,8 @@ def write_combined_report(folder: Path) -> Path:
 
 
 def write_report(results: BenchmarkResults, folder: Path) -> list[Path]:
-    """results.json, report.md and the plots into `folder`; returns every file written."""
+    """results.json, report.md, the same as one HTML page, and the plots into `folder`;
+    returns every file written."""
     folder.mkdir(parents=True, exist_ok=True)
     plots = [
         matrix_png(m.matrix, m.row_labels(), results.tasks, folder / f"matrix-{name}.png", name)
@@ -375,6 +397,10 @@ def write_report(results: BenchmarkResults, folder: Path) -> list[Path]:
         )
     )
     (folder / "results.json").write_text(json.dumps(results.as_json(), indent=1), encoding="utf-8")
+    text = markdown_report(results, [p.name for p in plots])
     report = folder / "report.md"
-    report.write_text(markdown_report(results, [p.name for p in plots]), encoding="utf-8")
-    return [folder / "results.json", report, *plots]
+    report.write_text(text, encoding="utf-8")
+    page = folder / "report.html"
+    title = f"MLLM-CL benchmark: {results.benchmark}"
+    page.write_text(markdown_page(text, folder, title), encoding="utf-8")
+    return [folder / "results.json", report, page, *plots]

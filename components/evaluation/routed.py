@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from components.data.build import Manifest, load_split
 from components.evaluation.predictions import prediction_records
-from components.evaluation.scorers import score
+from components.evaluation.scorers import gold_answer, score
 from components.models.mrlora.two_stage import TwoStage
 from components.models.prompts import Sample
 from components.models.samples import evaluation_samples
@@ -26,6 +26,24 @@ class TaskScore(BaseModel):
     predictions: list[dict[str, Any]]  # official JSON-lines records
     routed_right: float | None = None  # percent routed to this task's expert (bundles only)
     answer_seconds: float = 0.0  # answering its items, the model already loaded
+    golds: list[str] = []  # each prediction's gold answer, in their order
+    item_scores: list[float] = []  # each prediction's score under the task's scorer (0 to 1)
+
+    def table(self) -> dict[str, list[Any]]:
+        """Every item in columns: question, gold, prediction, whether it was right, and
+        (routed) the expert that answered and what the router said."""
+        columns: dict[str, list[Any]] = {
+            "question_id": [str(p["question_id"]) for p in self.predictions],
+            "prediction": [p["text"] for p in self.predictions],  # what MLflow compares first
+            "gold": self.golds,
+            "correct": [s == 1.0 for s in self.item_scores],
+            "score": self.item_scores,
+        }
+        for field in ("expert", "router_output"):
+            if any(field in p["metadata"] for p in self.predictions):
+                columns[field] = [p["metadata"].get(field, "") for p in self.predictions]
+        columns["prompt"] = [p["prompt"] for p in self.predictions]
+        return columns
 
 
 class Evaluation(BaseModel):
@@ -78,13 +96,15 @@ def _score_task(
     records = prediction_records(annotations, answers, [s.question for s in samples], model_id)
     for item, extra in zip(records, metadata, strict=True):
         item["metadata"] = extra
-    report = score(entry.spec.scorer, annotations, records).as_dict()
+    scored = score(entry.spec.scorer, annotations, records)
     result = TaskScore(
         task=task,
-        accuracy=report["accuracy"],
-        report=report,
+        accuracy=scored.accuracy,
+        report=scored.as_dict(),
         predictions=records,
         answer_seconds=seconds,
+        golds=[gold_answer(a) for a in annotations],
+        item_scores=scored.items,
     )
     return result, metadata
 

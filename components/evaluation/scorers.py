@@ -20,7 +20,8 @@ HANDWRITTEN_MATH = "Handwritten Mathematical Expression Recognition"
 SCI_EXACT_PREFIXES = ("AI2D", "TQA", "VQA", "SciVerse")
 
 
-def _gold(annotation: Annotation) -> str:
+def gold_answer(annotation: Annotation) -> str:
+    """The answer an item is scored against (the first, where an item lists several)."""
     answer = annotation["answer"]
     return answer[0] if isinstance(answer, list) else str(answer)
 
@@ -29,7 +30,7 @@ def score_ai2d(pred: str, annotation: Annotation, prompt: str = "") -> float:
     """RS and AD: word-boundary-ish containment of the gold answer."""
     if UNANSWERABLE in pred:
         return 0.0
-    p, g = pred.lower(), _gold(annotation).lower()
+    p, g = pred.lower(), gold_answer(annotation).lower()
     if " " in g:
         return float(g in p)
     g = g.replace(".", "")
@@ -42,7 +43,7 @@ def score_pvqa(pred: str, annotation: Annotation, prompt: str = "") -> float:
     """Med: the gold answer is a substring of the prediction."""
     if UNANSWERABLE in pred:
         return 0.0
-    return float(_gold(annotation).lower() in pred.lower())
+    return float(gold_answer(annotation).lower() in pred.lower())
 
 
 def score_finvis(pred: str, annotation: Annotation, prompt: str = "") -> float:
@@ -50,12 +51,12 @@ def score_finvis(pred: str, annotation: Annotation, prompt: str = "") -> float:
     if UNANSWERABLE in pred:
         return 0.0
     p = pred.lower().replace(" ", "").replace(".", "")
-    return float(p == _gold(annotation).lower())
+    return float(p == gold_answer(annotation).lower())
 
 
 def score_sci(pred: str, annotation: Annotation, prompt: str = "") -> float:
     """Sci: exact match for AI2D/TQA/VQA/SciVerse images; MapQA gets list overlap or containment."""
-    p, g = pred.lower(), _gold(annotation).lower()
+    p, g = pred.lower(), gold_answer(annotation).lower()
     prefix = str(annotation["image"]).split("/")[-1].split("_")[0]
     if prefix in SCI_EXACT_PREFIXES:
         return float(p == g)
@@ -90,7 +91,7 @@ def _sat_normalise(text: str) -> str:
 
 def score_sat(pred: str, annotation: Annotation, prompt: str = "") -> float:
     """VP: normalised gold contained in the normalised prediction."""
-    return float(_sat_normalise(_gold(annotation)) in _sat_normalise(pred))
+    return float(_sat_normalise(gold_answer(annotation)) in _sat_normalise(pred))
 
 
 _LETTER = re.compile(r"^\(?([A-Za-z])\)?[.:)]?$")
@@ -106,7 +107,7 @@ def _as_letter(text: str) -> str | None:
 def extract_math_answer(pred: str, annotation: Annotation) -> str | None:
     """Rule-based answer extraction: an option letter for letter answers, else the first number,
     else the stripped text. Letters map to their choice when the annotation lists `choices`."""
-    gold = _gold(annotation).strip()
+    gold = gold_answer(annotation).strip()
     choices = annotation.get("choices") or []
     letter_match = _LETTER_IN_TEXT.search(pred.strip())
     if _as_letter(gold) is not None:
@@ -126,7 +127,7 @@ def score_math(pred: str, annotation: Annotation, prompt: str = "") -> float:
     extracted = extract_math_answer(pred, annotation)
     if extracted is None:
         return 0.0
-    gold = _gold(annotation).strip()
+    gold = gold_answer(annotation).strip()
     if (letter := _as_letter(gold)) is not None:
         return float(extracted == letter)
     if _NUMBER.fullmatch(gold) and _NUMBER.fullmatch(extracted):
@@ -136,7 +137,7 @@ def score_math(pred: str, annotation: Annotation, prompt: str = "") -> float:
 
 def score_app(pred: str, annotation: Annotation, prompt: str = "") -> float:
     """APP: the option letter, exactly."""
-    return float(pred.strip().upper() == _gold(annotation).strip().upper())
+    return float(pred.strip().upper() == gold_answer(annotation).strip().upper())
 
 
 RULES: dict[str, Rule] = {
@@ -170,6 +171,7 @@ class ScoreReport:
     hits: float
     samples: int
     categories: dict[str, CategoryScore] = field(default_factory=dict)
+    items: list[float] = field(default_factory=list)  # each prediction's score, in their order
 
     @property
     def accuracy(self) -> float:
@@ -214,6 +216,7 @@ def score(
         item = rule(str(prediction.get("text", "")), annotation, prompt)
         report.hits += item
         report.samples += 1
+        report.items.append(item)
         for key in CATEGORY_KEYS.get(scorer, ()):
             if key in annotation:
                 category = report.categories.setdefault(f"{key}={annotation[key]}", CategoryScore())

@@ -63,7 +63,8 @@ class BaseJob(Job[BaseRef]):
         """Build (unless built) and register the tiny base, in a run of its own."""
         tracker = Tracker(self.settings, self.experiment, self.scope.parent_run_id)
         folder = tiny_base_folder(self.settings.models_dir, self.settings.tiny)
-        with tracker.run(self.title, "base", self.key()):
+        about = "The tiny base built (its vision tower, then its language model) and registered."
+        with tracker.run(self.title, "base", self.key(), about):
             language = [tracker.loss_callback("train/")]
             vision = [tracker.loss_callback("tower/")]
             if self.rebuild:

@@ -25,7 +25,7 @@ class EvaluationJob(BenchmarkJob[Evaluation]):
 
     @property
     def title(self) -> str:
-        return f"evaluate-step-{self.step}"
+        return f"evaluate-step-{self.step} ({self.seen[-1]})"
 
     @property
     def seen(self) -> list[str]:
@@ -55,10 +55,18 @@ class EvaluationJob(BenchmarkJob[Evaluation]):
         )
         tags = {
             "step": str(self.step),
+            "task": self.seen[-1],
             "seen": ",".join(self.seen),
             "router_version": self.router.version,
         }
-        with tracker.run(self.title, "evaluation", self.key(), tags=tags):
+        about = (
+            f"The routed bundle (router v{self.router.version}, experts "
+            f"{', '.join(f'{e.task} v{e.version}' for e in self.experts)}) answers every test "
+            f"item of {', '.join(self.evaluate_on)}; each answer, its gold answer and the expert "
+            "it was routed to are in `predictions/<task>.json`."
+        )
+        with tracker.run(self.title, "evaluation", self.key(), about, tags=tags):
+            self.log_tests(tracker, self.evaluate_on)
             evaluation = evaluate_bundle(
                 bundle,
                 settings.data_dir,

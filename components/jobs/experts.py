@@ -13,14 +13,13 @@ from transformers import TrainerCallback
 from components.cluster.settings import Reservation
 from components.cluster.train_workers import train_on_workers
 from components.data.build import TaskEntry
-from components.data.versioning import data_version
 from components.jobs.job import BenchmarkJob
 from components.models.lora.adapters import AdapterRun, adapter_folder
 from components.models.lora.settings import AdapterSettings
 from components.models.mrlora.experts import expert_key, expert_settings, train_expert
 from components.models.scoring import evaluate_adapter
 from components.registry.adapters import AdapterRecord, record, reuse
-from components.registry.models import expert_model_name
+from components.registry.models import expert_description, expert_model_name
 from components.registry.tracker import Tracker
 
 ORACLE_METRIC = "test_accuracy"
@@ -108,7 +107,14 @@ class ExpertJob(BenchmarkJob[AdapterRecord]):
 
     def work(self, tracker: Tracker) -> AdapterRecord:
         settings, entry = self.settings, self.entry
-        with tracker.run(self.title, "expert", self.key(), tags={"task": self.task}):
+        about = (
+            f"MR-LoRA expert of {self.task}: a LoRA trained from the base on {self.task}'s "
+            "training split alone, then scored on its test split (its Oracle figure, "
+            f"`{ORACLE_METRIC}`) and registered as `{self.name}`."
+        )
+        with tracker.run(self.title, "expert", self.key(), about, tags={"task": self.task}):
+            self.log_data(tracker, [(self.task, "train")], "training")
+            self.log_tests(tracker, [self.task])
             trained = self._trained([tracker.loss_callback()])
             run, oracle = trained.run, trained.oracle
             if oracle is None:
@@ -121,18 +127,20 @@ class ExpertJob(BenchmarkJob[AdapterRecord]):
                     "task": self.task,
                     "preset": settings.expert_preset,
                     "adapter": self.adapter.model_dump(mode="json"),
-                    "base": self.base.name_or_path,
+                    "base": self.base.label,
                     "base_digest": self.base.digest,
                     "task_data_version": entry.content_hash,
-                    "data_version": data_version(settings.dvc_file) or "unversioned",
+                    "data_version": self.data_version,
                     "train_workers": run.workers,
                 },
                 metrics={ORACLE_METRIC: oracle},
                 tags={
                     "task": self.task,
+                    "accuracy": f"{oracle:.2f}",
                     "data_version": entry.content_hash,
                     "base_digest": self.base.digest,
                 },
                 description=f"MR-LoRA expert for {self.task}: {entry.spec.description}",
+                model_description=expert_description(self.benchmark, self.task),
                 task=self.task,
             )

@@ -11,14 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import abstractmethod
+from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from components.cluster.settings import Reservation
 from components.data.build import Manifest
+from components.data.versioning import data_version
 from components.locking import job_lock
 from components.models.base.loading import BaseRef
+from components.models.samples import Split
 from components.registry.tracker import Tracker
 from components.registry.tracking import benchmark_experiment
 from components.settings import Settings
@@ -84,11 +87,13 @@ class Job(BaseModel, Generic[Result]):
     def run(self) -> Result:
         tracker = Tracker(self.settings, self.experiment, self.scope.parent_run_id)
         found = self.find(tracker)
-        if found is not None:
-            return found
-        with job_lock(self.settings, type(self).__name__, self.key(), self.title):
-            found = self.find(tracker)  # done meanwhile by a job of the same key
-            return found if found is not None else self.work(tracker)
+        if found is None:
+            with job_lock(self.settings, type(self).__name__, self.key(), self.title):
+                found = self.find(tracker)  # done meanwhile by a job of the same key
+                if found is None:
+                    return self.work(tracker)
+        tracker.note_reused(self.title, self.key())
+        return found
 
 
 class BenchmarkJob(Job[Result]):
@@ -111,6 +116,19 @@ class BenchmarkJob(Job[Result]):
     @property
     def experiment(self) -> str:
         return benchmark_experiment(self.benchmark)
+
+    @property
+    def data_version(self) -> str:
+        """The DVC version of the prepared data."""
+        return data_version(self.settings.dvc_file) or "unversioned"
+
+    def log_data(self, tracker: Tracker, splits: Sequence[Split], context: str) -> None:
+        """The splits this job's active run trains or evaluates on, as its MLflow inputs."""
+        tracker.log_data(self.benchmark, splits, self.data_version, context)
+
+    def log_tests(self, tracker: Tracker, tasks: Sequence[str]) -> None:
+        """The test splits this job's active run scores on, as its MLflow inputs."""
+        self.log_data(tracker, [(task, "test") for task in tasks], "evaluation")
 
     def test_data(self, tasks: list[str]) -> list[str]:
         """Which test split each task is scored on (its content hash): part of a scoring key."""

@@ -8,7 +8,6 @@ import hashlib
 
 from pydantic import BaseModel
 
-from components.data.versioning import data_version
 from components.evaluation.routed import Evaluation
 from components.jobs.job import BenchmarkJob
 from components.jobs.router import expert_pool
@@ -23,11 +22,16 @@ from components.registry.models import bundle_model_name, find_version
 from components.registry.promotion import (
     ACCURACY_TAG,
     CHAMPION,
-    LEARNED_TAG,
+    GATE_RECORD,
+    LEGACY_LEARNED_TAG,
     VERDICT_TAG,
+    GateRecord,
     aliased,
     decide,
-    gates_markdown,
+    gate_record,
+    gates_summary,
+    gates_table,
+    log_gate_record,
     tagged_figures,
     version_tags,
 )
@@ -40,6 +44,14 @@ class Promotion(BaseModel):
     verdict: str  # promoted | challenger (or a reviewer's later verdict, on a rerun)
     gates: list[GateResult]
     champion: str | None  # the champion version after this job
+
+    def summary(self) -> str:
+        """The outcome in Markdown: the version, its verdict, the champion after it, the gates."""
+        champion = f"v{self.champion}" if self.champion else "none"
+        return (
+            f"`{self.name}` v{self.version}: {self.verdict} ({gates_summary(self.gates)}); "
+            f"champion now: {champion}.\n\n{gates_table(self.gates)}"
+        )
 
 
 def bundle_key(router: AdapterRecord, experts: list[AdapterRecord], new_task: str | None) -> str:
@@ -64,11 +76,8 @@ def _existing(name: str, key: str, require_review: bool) -> Promotion | None:
     version = find_version(name, {KEY_TAG: key})
     if version is None:
         return None
-    gates = [
-        GateResult.model_validate_json(version.tags[t])
-        for t in sorted(version.tags)
-        if t.startswith("gate_json.")
-    ]
+    record = gate_record(version)
+    gates = record.gates if record is not None else []
     verdict = version.tags.get(VERDICT_TAG) or decide(
         name, str(version.version), gates, require_review
     )
@@ -113,7 +122,11 @@ class PromotionJob(BenchmarkJob[Promotion]):
         settings, evaluation, new_task = self.settings, self.evaluation, self.new_task
         seen = [e.task for e in self.experts]
         champion = aliased(self.name, CHAMPION)
-        learned_before = tagged_figures(champion, LEARNED_TAG)
+        champion_record = gate_record(champion)
+        if champion_record is not None:
+            learned_before = champion_record.learned
+        else:  # a champion registered before gate records kept these as tags
+            learned_before = tagged_figures(champion, LEGACY_LEARNED_TAG)
         accuracies = {task: evaluation.scores[task].accuracy for task in seen}
         zero_shot = None if new_task is None else self._zero_shot(new_task)
         gates = run_gates(
@@ -138,18 +151,30 @@ class PromotionJob(BenchmarkJob[Promotion]):
             ROUTER_VERSION_TAG: self.router.version,
             "experts": expert_pool(self.experts),
             "new_task": new_task or "",
-            "data_version": data_version(settings.dvc_file) or "unversioned",
+            "data_version": self.data_version,
             "base_digest": self.base.digest,
             "router_accuracy": f"{evaluation.router_accuracy or 0.0:.2f}",
-            **version_tags(accuracies, learned_accuracies(accuracies, learned_before), gates),
-            **{f"gate_json.{g.name}": g.model_dump_json() for g in gates},
+            **version_tags(accuracies, gates),
         }
+        record = GateRecord(
+            gates=gates,
+            accuracies=accuracies,
+            learned=learned_accuracies(accuracies, learned_before),
+            router_accuracy=evaluation.router_accuracy,
+            zero_shot=zero_shot,
+        )
+        experts = ", ".join(f"{e.task} v{e.version}" for e in self.experts)
         description = (
             f"MR-LoRA bundle over {', '.join(seen)}"
-            + (f" (new task: {new_task})" if new_task else "")
-            + f"; router v{self.router.version}.\n\n{gates_markdown(gates)}\n"
+            + (f" (new task: {new_task})" if new_task else " (a scheduled retrain)")
+            + f": router v{self.router.version}, experts {experts}; data version "
+            f"{self.data_version[:12]}.\n\n{gates_table(gates)}\n\nThe full gate record: "
+            f"`{GATE_RECORD}` in the run that registered this version."
         )
-        with tracker.run(self.title, "bundle", self.key()):
+        step = {"step": str(len(self.experts)), "task": new_task or ""}
+        about = f"The gates of the bundle over {', '.join(seen)}, and its registration.\n\n"
+        with tracker.run(self.title, "bundle", self.key(), about + description, tags=step):
+            log_gate_record(record)
             tracker.log_metrics(
                 {f"gate.{g.name}": g.value for g in gates if g.value is not None}
                 | {"gates_passed": float(all(g.passed for g in gates))}

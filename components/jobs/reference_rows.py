@@ -34,7 +34,9 @@ class ZeroShotJob(BenchmarkJob[Evaluation]):
 
     def work(self, tracker: Tracker) -> Evaluation:
         settings = self.settings
-        with tracker.run(self.title, "zero-shot", self.key()):
+        about = f"The base alone answers every test item of {', '.join(self.tasks)}."
+        with tracker.run(self.title, "zero-shot", self.key(), about):
+            self.log_tests(tracker, self.tasks)
             evaluation = evaluate_adapter(
                 settings.data_dir,
                 self.manifest,

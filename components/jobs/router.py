@@ -14,7 +14,7 @@ from components.models.mrlora.experts import config_digest
 from components.models.mrlora.replay import replay_samples, router_key, seen_spec
 from components.models.mrlora.spec import RouterSpec, save_spec
 from components.registry.adapters import AdapterRecord, record, reuse
-from components.registry.models import router_model_name
+from components.registry.models import router_description, router_model_name
 from components.registry.tracker import Tracker
 
 
@@ -28,7 +28,7 @@ class RouterJob(BenchmarkJob[AdapterRecord]):
 
     @property
     def title(self) -> str:
-        return f"router-step-{len(self.experts)}"
+        return f"router-step-{len(self.experts)} ({self.tasks[-1]})"
 
     @property
     def tasks(self) -> list[str]:
@@ -54,7 +54,13 @@ class RouterJob(BenchmarkJob[AdapterRecord]):
 
     def work(self, tracker: Tracker) -> AdapterRecord:
         settings, spec, pool = self.settings, self.spec, expert_pool(self.experts)
-        with tracker.run(self.title, "router", self.key(), tags={"experts": pool}):
+        tags = {"experts": pool, "step": str(len(self.experts)), "task": self.tasks[-1]}
+        about = (
+            f"MR-LoRA router over the experts {pool}: a LoRA trained on the replay samples of "
+            f"{', '.join(self.tasks)} to answer the letter of each sample's expert."
+        )
+        with tracker.run(self.title, "router", self.key(), about, tags=tags):
+            self.log_data(tracker, [(task, "router") for task in self.tasks], "training")
             run = train_adapter(
                 self.base.name_or_path,
                 replay_samples(settings.data_dir, self.benchmark, spec),
@@ -77,6 +83,7 @@ class RouterJob(BenchmarkJob[AdapterRecord]):
                     "adapter": self.adapter.model_dump(mode="json"),
                     "experts": pool,
                     "decoding": settings.router_decoding,
+                    "base": self.base.label,
                     "base_digest": self.base.digest,
                 },
                 metrics={},
@@ -87,4 +94,5 @@ class RouterJob(BenchmarkJob[AdapterRecord]):
                     "base_digest": self.base.digest,
                 },
                 description=f"MR-LoRA router over {len(self.experts)} experts: {pool}",
+                model_description=router_description(self.benchmark),
             )

@@ -42,6 +42,7 @@ def ewc_plan(
 
     return StepPlan(
         samples,
+        [(task, "train")],
         start=continued(previous) if previous else None,
         penalty=before.penalty,
         then=consolidate,

@@ -17,14 +17,14 @@ from pathlib import Path
 from components.jobs.job import digest
 from components.methods.lora_ft import LoraFt, LoraFtStepJob, StepPlan
 from components.models.mrlora.experts import config_digest
-from components.models.samples import task_samples
+from components.models.samples import splits_samples
 
 
 def joint_plan(data_dir: Path, benchmark: str, tasks: Sequence[str], step: int) -> StepPlan:
     """A LoRA trained from the base on the train splits of `tasks[:step]` together, taken by
     task name: the same set of tasks, seen in any order, trains the same model."""
-    seen = sorted(tasks[:step])
-    return StepPlan([s for task in seen for s in task_samples(data_dir, benchmark, task)])
+    splits = [(task, "train") for task in sorted(tasks[:step])]
+    return StepPlan(splits_samples(data_dir, benchmark, splits), splits)
 
 
 class JointStepJob(LoraFtStepJob):

@@ -31,7 +31,7 @@ from components.models.lora.settings import AdapterSettings
 from components.models.lora.training import Penalty
 from components.models.mrlora.experts import config_digest, expert_settings
 from components.models.prompts import Sample
-from components.models.samples import task_samples
+from components.models.samples import Split, splits_samples
 from components.models.scoring import evaluate_adapter
 from components.registry.adapters import AdapterRecord
 from components.registry.evaluations import log_evaluation
@@ -47,6 +47,7 @@ class StepPlan:
     holds fixed (not counted as trained)."""
 
     samples: list[Sample]
+    splits: list[Split]  # where the samples come from (the training run's dataset inputs)
     start: AdapterStart | None = None
     penalty: Penalty | None = None
     then: AfterTraining | None = None
@@ -95,13 +96,13 @@ def lora_ft_plan(
     """Step `step` (1-based) of the sequence: continue `previous` on task `tasks[step-1]` (plus
     the replay sets of the tasks before it, with `replay`)."""
     task = tasks[step - 1]
-    samples = task_samples(data_dir, benchmark, task)
+    splits = [(task, "train")]
     if replay:
-        for earlier in tasks[: step - 1]:
-            samples += task_samples(data_dir, benchmark, earlier, "replay")
+        splits += [(earlier, "replay") for earlier in tasks[: step - 1]]
+    samples = splits_samples(data_dir, benchmark, splits)
     if previous is None and step == 1:
-        return StepPlan(samples, expert_of=task)
-    return StepPlan(samples, start=continued(previous) if previous else None)
+        return StepPlan(samples, splits, expert_of=task)
+    return StepPlan(samples, splits, start=continued(previous) if previous else None)
 
 
 ADAPTER_ARTIFACT = "adapter"
@@ -220,7 +221,14 @@ class LoraFtStepJob(BenchmarkJob[BaselineStep]):
         taken = None if plan.expert_of is None else self._expert(plan.expert_of)
         if taken is not None:
             tags["expert"] = f"{taken[0].name} version {taken[0].version}"
-        with tracker.run(self.title, self.method, self.key(), tags=tags):
+        about = (
+            f"Step {self.step} of {self.method} through {' -> '.join(self.tasks)}: the adapter "
+            f"trained on {self.task} (its training inputs list the data), then scored on every "
+            "task."
+        )
+        with tracker.run(self.title, self.method, self.key(), about, tags=tags):
+            self.log_data(tracker, plan.splits, "training")
+            self.log_tests(tracker, self.tasks)
             if taken is None:
                 run = self.train(plan, [tracker.loss_callback()])
                 log_training(

@@ -28,7 +28,9 @@ def moelora_plan(
     plan = lora_ft_plan(data_dir, benchmark, tasks, step, previous)
     if previous is not None:
         return plan  # the saved mixture, continued
-    return StepPlan(plan.samples, start=fresh(mixture_config(lora_config(settings), experts)))
+    return StepPlan(
+        plan.samples, plan.splits, start=fresh(mixture_config(lora_config(settings), experts))
+    )
 
 
 class MoeLoraStepJob(LoraFtStepJob):

@@ -24,12 +24,13 @@ def olora_plan(
 ) -> StepPlan:
     """A fresh LoRA on the first task; after it, the earlier tasks' LoRA grown by a new,
     trainable one that pays `strength` times its overlap with them."""
-    samples = task_samples(data_dir, benchmark, task)
+    samples, splits = task_samples(data_dir, benchmark, task), [(task, "train")]
     if previous is None:
-        return StepPlan(samples, expert_of=task)
+        return StepPlan(samples, splits, expert_of=task)
     grown = Orthogonal(previous, settings, strength)
     return StepPlan(
         samples,
+        splits,
         start=grown.start,
         penalty=grown.penalty,
         frozen_parameters=frozen_parameters(previous),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,14 @@ def training_samples(split: Dataset) -> list[Sample]:
 def task_samples(data_dir: Path, benchmark: str, task: str, split: str = "train") -> list[Sample]:
     """A prepared task's split (train, replay) as training samples."""
     return training_samples(load_split(data_dir, benchmark, task, split))
+
+
+Split = tuple[str, str]  # a prepared split: (task, split name)
+
+
+def splits_samples(data_dir: Path, benchmark: str, splits: Sequence[Split]) -> list[Sample]:
+    """The training samples of several prepared splits, in their order."""
+    return [s for task, split in splits for s in task_samples(data_dir, benchmark, task, split)]
 
 
 def evaluation_samples(split: Dataset) -> tuple[list[Sample], list[dict[str, Any]]]:

@@ -12,6 +12,7 @@ from mlflow.entities.model_registry import ModelVersion
 from pydantic import BaseModel
 
 from components.models.lora.adapters import AdapterRun, TrainingCost
+from components.registry.model_card import model_card
 from components.registry.models import download_version, find_version, log_training, register_folder
 
 KEY_TAG = "key"
@@ -72,13 +73,17 @@ def record(
     metrics: dict[str, float],
     tags: dict[str, str],
     description: str,
+    model_description: str,
     task: str = "",
 ) -> AdapterRecord:
-    """Log an adapter's training into the active run and register it."""
+    """Log an adapter's training into the active run and register it, its model card (the
+    description, params and metrics) written beside it."""
     log_training(run, params)
     mlflow.log_metrics(metrics)
+    card = model_card(name, description, params, metrics)
+    (run.folder / "README.md").write_text(card, encoding="utf-8")
     version: ModelVersion = register_folder(
-        name, run.folder, "adapter", {KEY_TAG: key, **tags}, description
+        name, run.folder, "adapter", {KEY_TAG: key, **tags}, description, model_description
     )
     return AdapterRecord(
         name=name,

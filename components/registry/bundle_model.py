@@ -18,7 +18,11 @@ from mlflow.types import ColSpec, Schema
 
 from components.models.mrlora.spec import save_spec
 from components.registry.bundle import EXPERT_PREFIX, BundleParts
-from components.registry.models import bundle_model_name
+from components.registry.models import (
+    bundle_description,
+    bundle_model_name,
+    describe_registered_model,
+)
 from components.settings import Settings
 
 COMPONENTS = Path(__file__).resolve().parents[1]
@@ -69,6 +73,7 @@ def register_bundle(
         pip_requirements=[f"{name}=={installed(name)}" for name in REQUIREMENTS],
     )
     name = bundle_model_name(benchmark)
+    describe_registered_model(name, bundle_description(benchmark, settings.gates.model_dump()))
     registered = mlflow.register_model(info.model_uri, name, tags=dict(tags))
     MlflowClient().update_model_version(name, registered.version, description=description)
     return MlflowClient().get_model_version(name, registered.version)

@@ -1,6 +1,8 @@
 """An evaluation into the active MLflow run: accuracy per task at continual step `step` (so the
 MLflow UI draws each task's curve over the steps), router accuracy, every task's predictions in
-the official JSON-lines form, and the router's confusion matrix."""
+the official JSON-lines form and as a table (`predictions/<task>.json`: question, gold,
+prediction, correct, routed expert; the same file name in every evaluation run, so MLflow's
+evaluation view sets the runs' answers side by side), and the router's confusion matrix."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 
 from components.evaluation.plots import confusion_png
 from components.evaluation.predictions import write_predictions
@@ -29,6 +32,7 @@ def log_evaluation(evaluation: Evaluation, step: int, prefix: str = "") -> None:
         folder = Path(scratch)
         for task, result in evaluation.scores.items():
             write_predictions(result.predictions, folder / f"{task}.jsonl")
+            mlflow.log_table(pd.DataFrame(result.table()), f"{prefix}predictions/{task}.json")
             mlflow.log_dict(result.report, f"{prefix}scores/step-{step}/{task}.json")
         mlflow.log_artifacts(str(folder), f"{prefix}predictions/step-{step}")
         routed = {

@@ -21,7 +21,6 @@ from components.models.base.loading import BaseRef
 from components.models.lora.adapters import AdapterRun
 from components.registry.tracking import (
     KIND_TAG,
-    close_abandoned_runs,
     experiment_id,
     owner_tags,
 )
@@ -42,6 +41,59 @@ def router_model_name(benchmark: str) -> str:
 
 def bundle_model_name(benchmark: str) -> str:
     return f"mllmcl-{benchmark}-bundle"
+
+
+BASE_DESCRIPTION = (
+    "The tiny CPU LLaVA (CLIP vision tower, projector, Llama language model) that the project "
+    "pretrains from nothing, so that the whole pipeline runs on a laptop. One version per "
+    "build config; tags: `config_digest` (the config), `digest` (the weights)."
+)
+
+
+def expert_description(benchmark: str, task: str) -> str:
+    return (
+        f"MR-LoRA expert of task {task} ({benchmark} benchmark): a LoRA adapter on the base, "
+        f"trained on {task}'s training split alone. A new version when the task's data, the "
+        "base or the recipe changes. Tags: `accuracy` (on its own test split, %: its Oracle "
+        "figure), `data_version` (the task's data), `base_digest`, `key` (everything it was "
+        "trained from, hashed). The card (README.md) beside the adapter tells its recipe."
+    )
+
+
+def router_description(benchmark: str) -> str:
+    return (
+        f"MR-LoRA router of the {benchmark} benchmark: a LoRA adapter on the base that answers, "
+        "for an image and question, the letter of the expert to route to. Trained on the replay "
+        "samples of every task seen so far; one version per expert pool. Tags: `step` (how many "
+        "tasks), `tasks`, `experts` (task:version of each expert it routes to), "
+        "`router_accuracy` (share of test items routed to their own task's expert, %)."
+    )
+
+
+def bundle_description(benchmark: str, gates: Mapping[str, Any]) -> str:
+    thresholds = ", ".join(f"{key} {value}" for key, value in gates.items())
+    return (
+        f"MR-LoRA bundle of the {benchmark} benchmark: the router and the experts it routes to, "
+        "served as one model (MLflow pyfunc: image + question in; answer, expert and letter "
+        "out). Each task arrival or scheduled retrain registers a version and gates it against "
+        "the champion.\n\n"
+        "Aliases: `champion` (the version that serves), `challenger` (a version that failed a "
+        "gate or waits for review: `mllmcl review approve|reject`), `previous-champion` (the "
+        "champion before the current one: roll back to it by approving it).\n\n"
+        f"Gate thresholds at the latest registration: {thresholds}.\n\n"
+        "Each version opens its description with its verdict, then its gate table; tags: "
+        "`accuracy.<task>`, `gates`, `gates_passed`, `verdict` (and `verdict.<n>`, every "
+        "verdict in order), `new_task`, `experts`, `router_version`, `data_version`."
+    )
+
+
+def describe_registered_model(name: str, description: str) -> None:
+    """The registered model `name`, created if needed, with `description`."""
+    client = MlflowClient()
+    if not client.search_registered_models(filter_string=f"name = '{name}'"):
+        client.create_registered_model(name, description=description)
+    elif client.get_registered_model(name).description != description:
+        client.update_registered_model(name, description=description)
 
 
 class MlflowLossCallback(TrainerCallback):
@@ -94,37 +146,6 @@ def tracked_run(
         mlflow.log_metric("wall_seconds", time.perf_counter() - started)
 
 
-@contextmanager
-def pipeline_run(
-    experiment: str, run_name: str, settings: Settings, tags: Mapping[str, str] | None = None
-) -> Iterator[str]:
-    """The parent run of one pipeline (its jobs nest under the id it yields), ended as FAILED
-    when the pipeline raises. Created through the client: the jobs run in other threads. Runs
-    that a dead process left RUNNING in this experiment are ended as FAILED first."""
-    experiment_key = experiment_id(experiment, settings)  # also points MLflow at the store
-    close_abandoned_runs([experiment_key])
-    client = MlflowClient()
-    run = client.create_run(
-        experiment_key,
-        run_name=run_name,
-        tags={KIND_TAG: "pipeline", **owner_tags(), **(tags or {})},
-    )
-    try:
-        yield run.info.run_id
-    except BaseException:
-        _keep_log(client, run.info.run_id, settings)
-        client.set_terminated(run.info.run_id, "FAILED")
-        raise
-    _keep_log(client, run.info.run_id, settings)
-    client.set_terminated(run.info.run_id, "FINISHED")
-
-
-def _keep_log(client: MlflowClient, run_id: str, settings: Settings) -> None:
-    """The process's library output so far (a command line's log file), as the run's artifact."""
-    if settings.log_file is not None and settings.log_file.is_file():
-        client.log_artifact(run_id, str(settings.log_file), "logs")
-
-
 def flat_params(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """Nested settings as dotted MLflow params."""
     flat: dict[str, Any] = {}
@@ -149,16 +170,21 @@ def find_version(name: str, tags: Mapping[str, str]) -> ModelVersion | None:
 
 
 def register_folder(
-    name: str, folder: Path, artifact_path: str, tags: Mapping[str, str], description: str = ""
+    name: str,
+    folder: Path,
+    artifact_path: str,
+    tags: Mapping[str, str],
+    description: str,
+    model_description: str,
 ) -> ModelVersion:
-    """Log `folder` into the active run and register it as a new version of `name`."""
+    """Log `folder` into the active run and register it as a new version of `name` (the
+    registered model described by `model_description`)."""
     run = mlflow.active_run()
     if run is None:
         raise RuntimeError("register_folder needs an active MLflow run")
     mlflow.log_artifacts(str(folder), artifact_path=artifact_path)
+    describe_registered_model(name, model_description)
     client = MlflowClient()
-    if not client.search_registered_models(filter_string=f"name = '{name}'"):
-        client.create_registered_model(name)
     return client.create_model_version(
         name=name,
         source=f"{run.info.artifact_uri}/{artifact_path}",
@@ -223,6 +249,7 @@ def register_tiny_base(build: TinyBuild) -> ModelVersion:
             "then the projector and language model on questions about them (a generic mixture "
             "that holds none of the benchmark tasks)."
         ),
+        model_description=BASE_DESCRIPTION,
     )
 
 

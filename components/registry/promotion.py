@@ -1,28 +1,68 @@
 """Aliases of the bundle model (docs/operations.md): a new version becomes `challenger`; when
 every gate passes and no review is required it becomes `champion` and the old champion keeps
-`previous-champion`. People approve or reject challengers. Gate values and verdicts, the
-accuracies and the data version live on each version (tags and description)."""
+`previous-champion`. People approve or reject challengers. Each version carries what a reviewer
+filters on as tags (accuracies, whether the gates passed, the verdict and its history, the data
+version), a description that opens with its verdict line and shows the gate table, and the full
+gate record (every gate, the accuracies, each task's accuracy when learned) as `gates.json` in
+the run that registered it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from pydantic import BaseModel
 
 from components.registry.gates import GateResult
+from components.text_table import aligned
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous-champion"
 ACCURACY_TAG = "accuracy."  # + task: accuracy under this version
-LEARNED_TAG = "learned."  # + task: A[j][j], the accuracy when the task was learned
-GATE_TAG = "gate."  # + gate name: "pass: 74.00 vs 50 (...)"
 VERDICT_TAG = "verdict"  # the latest: promoted | challenger | approved | rejected
 GATES_PASSED_TAG = "gates_passed"  # "true" | "false": the gates' verdict, never changed
+GATES_TAG = "gates"  # "5/5 passed" or "4/5 passed, failed: router"
 HISTORY_TAG = "verdict."  # + n: every verdict in order, "<verdict> by <who> at <when>: <why>"
+GATE_RECORD = "gates.json"
+LEGACY_LEARNED_TAG = "learned."  # + task: A[j][j] on versions registered before gate records
+VERDICT_LINE = "Verdict: "  # how a version's description opens
+OUTCOMES = {
+    "promoted": "champion",
+    "approved": "champion",
+    "challenger": "challenger",
+    "rejected": "rejected",
+}
+
+
+class GateRecord(BaseModel):
+    """Everything the gates of a version saw and said."""
+
+    gates: list[GateResult]
+    accuracies: dict[str, float]  # per seen task, under this version
+    learned: dict[str, float]  # per seen task: A[j][j], its accuracy when it was learned
+    router_accuracy: float | None
+    zero_shot: float | None  # the base alone on the new task
+
+
+def log_gate_record(record: GateRecord) -> None:
+    """Into the active run (the one that registers the version)."""
+    mlflow.log_dict(record.model_dump(mode="json"), GATE_RECORD)
+
+
+def gate_record(version: ModelVersion | None) -> GateRecord | None:
+    """The record logged beside a version; None for none (or one registered before records)."""
+    if version is None or not version.run_id:
+        return None
+    try:
+        loaded = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{GATE_RECORD}")
+    except (OSError, MlflowException):
+        return None
+    return GateRecord.model_validate(loaded)
 
 
 def aliased(name: str, alias: str) -> ModelVersion | None:
@@ -42,31 +82,35 @@ def tagged_figures(version: ModelVersion | None, prefix: str) -> dict[str, float
     }
 
 
-def version_tags(
-    accuracies: Mapping[str, float],
-    learned: Mapping[str, float],
-    gates: Sequence[GateResult],
-) -> dict[str, str]:
+def gates_summary(gates: Sequence[GateResult]) -> str:
+    """`5/5 passed`, or `4/5 passed, failed: router`."""
+    failed = [g.name for g in gates if not g.passed]
+    summary = f"{len(gates) - len(failed)}/{len(gates)} passed"
+    return summary + (f", failed: {', '.join(failed)}" if failed else "")
+
+
+def version_tags(accuracies: Mapping[str, float], gates: Sequence[GateResult]) -> dict[str, str]:
+    """What a reviewer filters versions on: each task's accuracy and the gates' outcome."""
     tags = {f"{ACCURACY_TAG}{t}": f"{v:.2f}" for t, v in accuracies.items()}
-    tags |= {f"{LEARNED_TAG}{t}": f"{v:.2f}" for t, v in learned.items()}
-    tags |= {f"{GATE_TAG}{g.name}": g.summary() for g in gates}
     tags[GATES_PASSED_TAG] = str(all(g.passed for g in gates)).lower()
+    tags[GATES_TAG] = gates_summary(gates)
     return tags
 
 
-def gates_markdown(gates: Sequence[GateResult]) -> str:
-    rows = [
-        f"| {g.name} | {'n/a' if g.value is None else f'{g.value:.2f}'} | {g.threshold:g} | "
-        f"{'pass' if g.passed else 'FAIL'} | {g.detail} |"
+def gates_table(gates: Sequence[GateResult]) -> str:
+    """The gates as a fixed-width table in a code block: aligned wherever it is shown."""
+    rows = [("gate", "value", "threshold", "verdict", "detail")]
+    rows += [
+        (
+            g.name,
+            "n/a" if g.value is None else f"{g.value:.2f}",
+            f"{g.threshold:g}",
+            "pass" if g.passed else "FAIL",
+            g.detail,
+        )
         for g in gates
     ]
-    return "\n".join(
-        [
-            "| gate | value | threshold | verdict | detail |",
-            "| --- | ---: | ---: | --- | --- |",
-            *rows,
-        ]
-    )
+    return "\n".join(["```text", aligned(rows, [False, True, True, False, False]), "```"])
 
 
 def _crown(name: str, version: str) -> None:
@@ -83,7 +127,8 @@ def _crown(name: str, version: str) -> None:
 
 
 def _record(name: str, version: str, verdict: str, by: str, reason: str = "") -> None:
-    """Set the version's verdict and append it to its history (earlier verdicts are kept)."""
+    """Set the version's verdict, append it to its history (earlier verdicts are kept) and
+    open its description with it."""
     client = MlflowClient()
     found = client.get_model_version(name, version)
     count = sum(1 for key in found.tags if key.startswith(HISTORY_TAG))
@@ -91,6 +136,12 @@ def _record(name: str, version: str, verdict: str, by: str, reason: str = "") ->
     entry = f"{verdict} by {by} at {when}" + (f": {reason}" if reason else "")
     client.set_model_version_tag(name, version, f"{HISTORY_TAG}{count + 1}", entry)
     client.set_model_version_tag(name, version, VERDICT_TAG, verdict)
+    gates = found.tags.get(GATES_TAG, "gates " + found.tags.get(GATES_PASSED_TAG, "unknown"))
+    line = f"{VERDICT_LINE}{gates} -> {OUTCOMES[verdict]} ({entry})"
+    body = found.description or ""
+    if body.startswith(VERDICT_LINE):  # the verdict before this one
+        body = body.partition("\n\n")[2]
+    client.update_model_version(name, version, description=f"{line}\n\n{body}")
 
 
 def history(version: ModelVersion) -> list[str]:

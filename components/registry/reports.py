@@ -1,6 +1,7 @@
 """A benchmark's results into its pipeline run: the metrics of every method (with their mean and
 spread over the protocol's runs, and its costs), each task's accuracy at every step (a curve per
-task), and the report's files (every run's table among them) as artifacts."""
+task), the report's files (every run's table among them) as artifacts, and its description: the
+comparison table and what its metrics mean."""
 
 from __future__ import annotations
 
@@ -10,9 +11,16 @@ from statistics import fmean, stdev
 from mlflow import MlflowClient
 
 from components.evaluation.metrics import defined
-from components.evaluation.report import METRICS, BenchmarkResults
+from components.evaluation.report import (
+    METRICS,
+    BenchmarkResults,
+    comparison_table,
+    metric_definitions,
+)
+from components.registry.pipeline import describe
 from components.registry.tracking import configure_tracking
 from components.settings import Settings
+from components.text_table import markdown_as_text
 
 
 def log_report(settings: Settings, run_id: str, results: BenchmarkResults, folder: Path) -> None:
@@ -35,3 +43,26 @@ def log_report(settings: Settings, run_id: str, results: BenchmarkResults, folde
             for task, accuracy in zip(method.tasks, row, strict=True):
                 client.log_metric(run_id, f"{name}.accuracy.{task}", accuracy, step=step)
     client.log_artifacts(run_id, str(folder), "report")
+    describe(run_id, description(results))
+
+
+def description(results: BenchmarkResults) -> str:
+    """The pipeline run's description: the task order, the comparison table (aligned text:
+    the UI's Markdown tables are cramped), what the metrics mean, where the report is."""
+    return "\n".join(
+        [
+            f"## MLLM-CL benchmark: {results.benchmark}",
+            "",
+            f"Tasks in order: {' -> '.join(results.tasks)}. Accuracies in percent with each "
+            "task's official scorer; the per-task columns are A[T][j], after the last task.",
+            "",
+            "```text",
+            markdown_as_text(comparison_table(results)),
+            "```",
+            "",
+            *metric_definitions(),
+            "",
+            "The full report with its plots: `report/report.html` among this run's artifacts "
+            "(`report/report.md` beside it).",
+        ]
+    )

@@ -8,11 +8,13 @@ import tempfile
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import mlflow
 import psutil
 from mlflow import MlflowClient
+from mlflow.data.dataset import Dataset
 from mlflow.data.huggingface_dataset import from_huggingface
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
@@ -93,17 +95,25 @@ def configure_tracking(settings: Settings) -> str:
     return uri
 
 
+# MLflow 3's UI opens an experiment of this kind on its runs (not on GenAI traces).
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def experiment_id(name: str, settings: Settings) -> str:
-    """The experiment's id, created with its artifacts under mlflow/artifacts for a local store."""
+    """The experiment's id, created with its artifacts under mlflow/artifacts for a local store
+    (one created by an earlier version of the pipeline gets its kind now)."""
     configure_tracking(settings)
     existing = mlflow.get_experiment_by_name(name)
     if existing is not None:
+        for key, value in EXPERIMENT_KIND.items():
+            if existing.tags.get(key) != value:
+                MlflowClient().set_experiment_tag(existing.experiment_id, key, value)
         return existing.experiment_id
     location = None
     if settings.resolved_tracking_uri.startswith("sqlite:"):
         location = (settings.artifact_root / name).as_uri()
     try:
-        return mlflow.create_experiment(name, artifact_location=location)
+        return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
     except MlflowException:  # created meanwhile by a concurrent task
         created = mlflow.get_experiment_by_name(name)
         if created is None:
@@ -113,6 +123,37 @@ def experiment_id(name: str, settings: Settings) -> str:
 
 def benchmark_experiment(benchmark: str) -> str:
     return f"mllmcl-{benchmark}"
+
+
+def log_splits(
+    data_dir: Path,
+    benchmark: str,
+    splits: Sequence[tuple[str, str]],
+    version: str,
+    context: str | None = None,
+) -> None:
+    """Prepared splits (task, split) as dataset inputs of the active run, named
+    `<benchmark>/<task>/<split>` with the data version as digest: the same dataset entities in
+    the preparation run and in every run that trains or evaluates on them. `context`: what the
+    run did with them (default: the split's name)."""
+    datasets: list[Dataset | None] = []
+    contexts: list[str | None] = []
+    tags: list[dict[str, str] | None] = []
+    for task, split in splits:
+        path = data_dir / benchmark / task / f"{split}.parquet"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "source can be interpreted in multiple ways"
+            datasets.append(
+                from_huggingface(
+                    load_split(data_dir, benchmark, task, split),
+                    source=str(path),
+                    name=f"{benchmark}/{task}/{split}",
+                    digest=version,
+                )
+            )
+        contexts.append(context or split)
+        tags.append({"task": task, "split": split})
+    mlflow.log_inputs(datasets, contexts, tags)
 
 
 def find_preparation_run(prepared: PreparedData, settings: Settings) -> Run | None:
@@ -126,6 +167,13 @@ def find_preparation_run(prepared: PreparedData, settings: Settings) -> Run | No
         max_results=1,
     )
     return runs[0] if runs else None
+
+
+def _shown(path: Path, home: Path) -> str:
+    """A path as records show it: relative to the project home, else by its name (a path of
+    one machine means nothing on another)."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(home)) if resolved.is_relative_to(home) else resolved.name
 
 
 def log_data_preparation(prepared: PreparedData, source: Path, settings: Settings) -> str:
@@ -150,7 +198,7 @@ def log_data_preparation(prepared: PreparedData, source: Path, settings: Setting
                 "benchmark": prepared.benchmark,
                 "track": manifest.track or "",
                 "tasks": ",".join(t.spec.name for t in manifest.tasks),
-                "source": str(source),
+                "source": _shown(source, settings.home),
                 "data_version": prepared.version,
                 "built": ",".join(prepared.built) or "-",
                 "replay_per_task": settings.replay_per_task,
@@ -168,17 +216,12 @@ def log_data_preparation(prepared: PreparedData, source: Path, settings: Setting
             mlflow.log_metrics(
                 {f"{name}.{split}_samples": count for split, count in entry.counts.items()}
             )
-            for split in SPLITS:
-                path = prepared.data_dir / prepared.benchmark / name / f"{split}.parquet"
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # "source can be interpreted in multiple ways"
-                    dataset = from_huggingface(
-                        load_split(prepared.data_dir, prepared.benchmark, name, split),
-                        source=str(path),
-                        name=f"{prepared.benchmark}/{name}/{split}",
-                        digest=prepared.version,
-                    )
-                    mlflow.log_input(dataset, context=split, tags={"task": name})
+        log_splits(
+            prepared.data_dir,
+            prepared.benchmark,
+            [(entry.spec.name, split) for entry in manifest.tasks for split in SPLITS],
+            prepared.version,
+        )
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "manifest.json"
             path.write_text(json.dumps(manifest.model_dump(mode="json"), indent=1, sort_keys=True))

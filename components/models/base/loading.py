@@ -23,6 +23,15 @@ class BaseRef(BaseModel):
     name_or_path: str
     digest: str
 
+    @property
+    def label(self) -> str:
+        """How records name it: a hub id as it is, a local folder by its name and digest (a
+        path of one machine means nothing on another)."""
+        path = Path(self.name_or_path)
+        if path.is_absolute() or path.exists():
+            return f"{path.name}@{self.digest[:12]}"
+        return self.name_or_path
+
 
 def resolve_dtype(dtype: str) -> torch.dtype:
     """`auto`: bfloat16 on a GPU, float32 on a CPU."""
