@@ -95,7 +95,8 @@ def configure_tracking(settings: Settings) -> str:
     return uri
 
 
-# MLflow 3's UI opens an experiment of this kind on its runs (not on GenAI traces).
+# Marks an experiment as a machine-learning one in MLflow 3 (its UI still opens in GenAI mode
+# unless the link asks for `workflowType=machine_learning`, as the links the CLI prints do).
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
