@@ -167,8 +167,10 @@ def serve(
     """Serve the bundle over HTTP (MLflow's scoring protocol: POST /invocations with a dataframe
     of image and question). Requests are untrusted: see the MLLMCL_SERVE__* limits."""
     from components.registry.bundle_model import load_served_bundle
+    from components.registry.serving_run import serving_run
     from components.registry.tracking import configure_tracking
     from components.serving.app import run_server
+    from components.serving.confidence import ConfidenceWindow
 
     settings = get_settings()
     configure_tracking(settings)
@@ -183,4 +185,6 @@ def serve(
         errors.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
     console.print(f"serving {uri} on http://{host}:{port}/invocations", highlight=False)
-    run_server(served, settings.serve, host, port)
+    with serving_run(settings, benchmark, uri) as report:
+        window = ConfidenceWindow(settings.serve.confidence_window, report)
+        run_server(served, settings.serve, host, port, window.observe)

@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     router_preset: PresetName = Field("cpu", description="official (the paper's) or cpu")
     router_template: str = Field(DEFAULT_TEMPLATE, description="the router's prompt")
     router_decoding: Decoding = Field("constrained", description="constrained or official")
+    router_confidence_floor: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="a routing whose letter has a lower probability among the experts' letters "
+        "is marked low-confidence (counted per task by evaluations, flagged by the served bundle)",
+    )
     replay_per_task: int = Field(20, ge=1, description="router replay samples per task")
     ewc_strength: float = Field(
         1e3, gt=0, description="lambda of the ewc baseline's penalty (docs/method.md)"

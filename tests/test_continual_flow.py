@@ -351,6 +351,9 @@ def test_mlflow_reads_back_as_a_run_tree_with_inputs_tables_and_a_readable_regis
         experiment.experiment_id, "predictions/Fin.json", [evaluation.info.run_id]
     )
     assert {"question_id", "prompt", "gold", "prediction", "correct", "expert"} <= set(table)
+    assert table["confidence"].between(0, 1).all()
+    unsure = 100 * (table["confidence"] < 0.5).mean()
+    assert evaluation.data.metrics["low_confidence.Fin"] == pytest.approx(unsure)
     assert table["correct"].mean() * 100 == pytest.approx(evaluation.data.metrics["accuracy.Fin"])
     for name in ("zero-shot", "lora-ft-step-2"):
         run_id = by_name[name].info.run_id

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import math
 import random
 import subprocess
 import sys
@@ -22,7 +23,11 @@ from components.models.lora.training import (
     answer_token_loss,
     per_worker_batch,
 )
-from components.models.mrlora.letters import decode_official
+from components.models.mrlora.letters import (
+    candidate_probabilities,
+    decode_official,
+    letter_choices,
+)
 from components.models.mrlora.spec import router_spec
 from components.models.mrlora.two_stage import TwoStage
 from components.models.prompts import (
@@ -273,6 +278,16 @@ def test_official_router_decoding(text, expected):
         assert chosen == expected
 
 
+def test_a_letter_comes_with_its_probability_among_the_candidates():
+    logits = torch.tensor([[0.0, 2.0, 5.0, 1.0], [0.0, 1.0, -3.0, 1.0]])
+    chosen = letter_choices(logits, [1, 3], "AB")  # token 2 is no candidate, however likely
+    assert [letter for letter, _ in chosen] == ["A", "A"]
+    assert chosen[0][1] == pytest.approx(math.exp(2) / (math.exp(2) + math.exp(1)))
+    assert chosen[1][1] == pytest.approx(0.5)  # a tie: as unsure as two letters can be
+    both = candidate_probabilities(logits, [1, 3])
+    assert torch.allclose(both.sum(dim=1), torch.ones(2))
+
+
 @pytest.mark.parametrize("decoding", ["constrained", "official"])
 def test_router_routes_each_task_to_its_expert(
     tiny_base, micro_home, two_experts_and_router, decoding
@@ -283,6 +298,9 @@ def test_router_routes_each_task_to_its_expert(
         samples, _ = evaluation_samples(load_split(micro_home / "data", "micro", task, "test"))
         routed = bundle.route(samples)
         assert all(r.letter in spec.letters for r in routed)
+        assert all(0 < r.confidence <= 1 for r in routed)
+        if decoding == "constrained":  # the chosen letter is the likeliest of the candidates
+            assert all(r.confidence >= 1 / len(spec.letters) for r in routed)
         share = sum(r.task == task for r in routed) / len(routed)
         assert share >= (0.9 if decoding == "constrained" else 0.5), (
             task,

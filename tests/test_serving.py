@@ -15,6 +15,7 @@ from pathlib import Path
 import mlflow
 import psutil
 import pytest
+from mlflow import MlflowClient
 
 from components.data.build import load_split
 from components.models.base.loading import base_ref
@@ -59,6 +60,7 @@ def server(tiny_base, two_experts_and_router, tmp_path_factory):
         "MLLMCL_HOME": str(home),
         "MLLMCL_SERVE__MAX_ROWS": str(MAX_ROWS),
         "MLLMCL_SERVE__MAX_REQUEST_BYTES": str(MAX_BODY),
+        "MLLMCL_SERVE__CONFIDENCE_WINDOW": "6",  # one request's rows per point
     }
     environment.pop("MLFLOW_TRACKING_URI", None)
     mllmcl = str(Path(sys.executable).with_name("mllmcl"))
@@ -100,9 +102,24 @@ def test_concurrent_clients_get_the_answers_one_client_gets(server, bodies):
         together = list(pool.map(lambda body: invoke(url, body), bodies))
     assert [reply.json() for reply in together] == [reply.json() for reply in alone]
     first = alone[0].json()["predictions"][0]
-    assert set(first) == {"answer", "expert", "letter", "notes"}
+    assert set(first) == {"answer", "expert", "letter", "confidence", "low_confidence", "notes"}
+    assert 0 < first["confidence"] <= 1
+    assert first["low_confidence"] == (first["confidence"] < 0.5)
     experts = {p["expert"] for reply in alone for p in reply.json()["predictions"]}
     assert experts == {"RS", "Fin"}
+    # the server's MLflow run draws the low-confidence share of every 6 answers
+    client = MlflowClient(f"sqlite:///{server[2] / 'mlflow' / 'mlflow.db'}")
+    [run] = client.search_runs(
+        [client.get_experiment_by_name("mllmcl-served").experiment_id],
+        "tags.`mllmcl.kind` = 'serving'",
+    )
+    history = client.get_metric_history(run.info.run_id, "low_confidence_share")
+    assert sorted(m.step for m in history) == list(range(6, 6 * 24 + 1, 6))
+    first_round = [m.value for m in sorted(history, key=lambda m: m.step)][:12]
+    assert first_round == [
+        pytest.approx(100 * sum(p["low_confidence"] for p in reply.json()["predictions"]) / 6)
+        for reply in alone
+    ]
 
 
 def test_hostile_requests_are_refused_quickly_and_the_server_stays_up(server, bodies):

@@ -26,6 +26,7 @@ class TaskScore(BaseModel):
     predictions: list[dict[str, Any]]  # official JSON-lines records
     routed_right: float | None = None  # percent routed to this task's expert (bundles only)
     answer_seconds: float = 0.0  # answering its items, the model already loaded
+    low_confidence: float | None = None  # percent routed with less confidence than the floor
     golds: list[str] = []  # each prediction's gold answer, in their order
     item_scores: list[float] = []  # each prediction's score under the task's scorer (0 to 1)
 
@@ -39,7 +40,7 @@ class TaskScore(BaseModel):
             "correct": [s == 1.0 for s in self.item_scores],
             "score": self.item_scores,
         }
-        for field in ("expert", "router_output"):
+        for field in ("expert", "confidence", "router_output"):
             if any(field in p["metadata"] for p in self.predictions):
                 columns[field] = [p["metadata"].get(field, "") for p in self.predictions]
         columns["prompt"] = [p["prompt"] for p in self.predictions]
@@ -110,23 +111,34 @@ def _score_task(
 
 
 def evaluate_bundle(
-    bundle: TwoStage, data_dir: Path, manifest: Manifest, tasks: Sequence[str], model_id: str
+    bundle: TwoStage,
+    data_dir: Path,
+    manifest: Manifest,
+    tasks: Sequence[str],
+    model_id: str,
+    confidence_floor: float,
 ) -> Evaluation:
     """Route and answer every test item of `tasks`; each prediction's metadata names the expert
-    chosen and the router's raw output."""
+    chosen, the router's confidence and its raw output. Each task counts the items routed with
+    less confidence than `confidence_floor`."""
 
     def answer(samples: Sequence[Sample]) -> tuple[list[str], list[dict[str, Any]]]:
         routed = bundle.answer(samples)
-        meta = [{"expert": r.task, "router_output": r.router_output} for r in routed]
+        meta = [
+            {"expert": r.task, "confidence": r.confidence, "router_output": r.router_output}
+            for r in routed
+        ]
         return [r.answer for r in routed], meta
 
     pool = {e.task for e in bundle.spec.experts}
     scores = {}
     for task in tasks:
         result, metadata = _score_task(manifest, data_dir, task, answer, model_id)
+        items = max(1, len(metadata))
         if task in pool:
-            right = sum(m["expert"] == task for m in metadata)
-            result.routed_right = 100.0 * right / max(1, len(metadata))
+            result.routed_right = 100.0 * sum(m["expert"] == task for m in metadata) / items
+        unsure = sum(m["confidence"] < confidence_floor for m in metadata)
+        result.low_confidence = 100.0 * unsure / items
         scores[task] = result
     return Evaluation(scores=scores)
 

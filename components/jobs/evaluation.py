@@ -33,7 +33,8 @@ class EvaluationJob(BenchmarkJob[Evaluation]):
 
     def key(self) -> str:
         """The router and experts (their keys hold data, base and settings), the test data."""
-        decoding = [self.settings.router_decoding, self.settings.seed]
+        settings = self.settings
+        decoding = [settings.router_decoding, settings.seed, settings.router_confidence_floor]
         experts = [e.key for e in self.experts]
         return digest([self.router.key, experts, self.test_data(self.evaluate_on), decoding])
 
@@ -73,6 +74,7 @@ class EvaluationJob(BenchmarkJob[Evaluation]):
                 self.manifest,
                 self.evaluate_on,
                 f"mr-lora-{self.benchmark}-step-{self.step}",
+                settings.router_confidence_floor,
             )
             log_evaluation(evaluation, self.step)
             tracker.keep(evaluation)

@@ -34,6 +34,8 @@ SIGNATURE = ModelSignature(
             ColSpec("string", "answer"),
             ColSpec("string", "expert"),
             ColSpec("string", "letter"),
+            ColSpec("double", "confidence"),
+            ColSpec("boolean", "low_confidence"),
             ColSpec("string", "notes"),
         ]
     ),
@@ -56,6 +58,7 @@ def register_bundle(
     artifacts |= {f"{EXPERT_PREFIX}{task}": str(folder) for task, folder in parts.experts.items()}
     config = {
         "decoding": settings.router_decoding,
+        "confidence_floor": settings.router_confidence_floor,
         "dtype": settings.dtype,
         "device": settings.device,
     }

@@ -1,7 +1,9 @@
 """The routed MR-LoRA bundle as an MLflow pyfunc model, logged from code (no pickle): MLflow
 runs this file when it loads the model. Input: a DataFrame with `image` (base64 image bytes or a
-data URI) and `question`; output: `answer`, `expert` (the chosen task), `letter` and `notes`
-(what was done to the row, such as a question cut to the limit).
+data URI) and `question`; output: `answer`, `expert` (the chosen task), `letter`, `confidence`
+(the letter's probability among the experts' letters), `low_confidence` (below the floor the
+bundle was registered with: an input no expert may know) and `notes` (what was done to the row,
+such as a question cut to the limit).
 
 Requests are untrusted (components/serving/limits.py) and may come from many threads at once:
 every row is checked before any work, and one worker answers the queued requests together."""
@@ -47,6 +49,7 @@ class RoutedBundle(PythonModel):
             config.get("dtype", "auto"),
             config.get("device", "auto"),
         )
+        self.confidence_floor = float(config.get("confidence_floor", 0.5))
         self.limits = ServingLimits()
         self.reserved = self.bundle.reserved_tokens()
         self.queue = BatchingQueue(
@@ -70,6 +73,8 @@ class RoutedBundle(PythonModel):
                 "answer": [r.answer for r in routed],
                 "expert": [r.task for r in routed],
                 "letter": [r.letter for r in routed],
+                "confidence": [r.confidence for r in routed],
+                "low_confidence": [r.confidence < self.confidence_floor for r in routed],
                 "notes": ["; ".join(row.notes) for row in rows],
             }
         )

@@ -27,6 +27,11 @@ def log_evaluation(evaluation: Evaluation, step: int, prefix: str = "") -> None:
         for t, s in evaluation.scores.items()
         if s.routed_right is not None
     }
+    metrics |= {
+        f"{prefix}low_confidence.{t}": s.low_confidence
+        for t, s in evaluation.scores.items()
+        if s.low_confidence is not None
+    }
     mlflow.log_metrics(metrics, step=step)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)

@@ -74,6 +74,7 @@ def settings_params(settings: Settings) -> dict[str, Any]:
         "expert_preset": settings.expert_preset,
         "router_preset": settings.router_preset,
         "router_decoding": settings.router_decoding,
+        "router_confidence_floor": settings.router_confidence_floor,
         "replay_per_task": settings.replay_per_task,
         "seed": settings.seed,
         "train_seed": settings.train_seed,

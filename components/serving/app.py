@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pandas as pd
 from fastapi import FastAPI, Request
@@ -57,7 +57,12 @@ async def _discard(chunks: AsyncIterator[bytes], budget: int) -> None:
             return
 
 
-def create_app(served: ServedBundle, limits: ServingLimits) -> FastAPI:
+def create_app(
+    served: ServedBundle,
+    limits: ServingLimits,
+    on_answers: Callable[[list[bool]], None] | None = None,
+) -> FastAPI:
+    """The app; `on_answers` sees each answered request's low-confidence flags."""
     bundle = served.model
     app = FastAPI(title="mllmcl bundle", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -106,13 +111,22 @@ def create_app(served: ServedBundle, limits: ServingLimits) -> FastAPI:
         except Exception:
             log.exception("the bundle failed on a request")
             return _error(500, "INTERNAL_ERROR", "the bundle failed on this request (see the log)")
+        if on_answers is not None and "low_confidence" in answers:  # older versions lack it
+            on_answers([bool(flag) for flag in answers["low_confidence"]])
         return JSONResponse({"predictions": answers.to_dict(orient="records")})
 
     return app
 
 
-def run_server(served: ServedBundle, limits: ServingLimits, host: str, port: int) -> None:
+def run_server(
+    served: ServedBundle,
+    limits: ServingLimits,
+    host: str,
+    port: int,
+    on_answers: Callable[[list[bool]], None] | None = None,
+) -> None:
     """Serve until interrupted; one process, one model (the bundle queues its own work)."""
     import uvicorn
 
-    uvicorn.run(create_app(served, limits), host=host, port=port, log_level="info")
+    app = create_app(served, limits, on_answers)
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -41,3 +41,8 @@ class ServingLimits(BaseSettings):
     request_timeout_s: float = Field(
         120.0, gt=0, description="a request waits at most this long (queue and work): 503/504"
     )
+    confidence_window: int = Field(
+        200,
+        ge=1,
+        description="answers per point of the low-confidence share the server logs to MLflow",
+    )

@@ -40,9 +40,23 @@ def constrained_letters(
     last: torch.Tensor,
     letter_ids: Sequence[int],
     letters: str,
-) -> list[str]:
+) -> list[tuple[str, float]]:
     """Score the candidate letters after each row's last prompt token (`last`, an index per row)
-    in one forward pass: never an illegal output."""
+    in one forward pass: never an illegal output. Each row's letter comes with its probability
+    among the candidates (the routing's confidence)."""
     logits = model(**inputs, logits_to_keep=last[:, None]).logits[:, 0]  # only `last` projected
-    best = logits[:, list(letter_ids)].argmax(dim=-1)
-    return [letters[i] for i in best.tolist()]
+    return letter_choices(logits, letter_ids, letters)
+
+
+def candidate_probabilities(logits: torch.Tensor, letter_ids: Sequence[int]) -> torch.Tensor:
+    """Per row of next-token `logits`: each candidate letter's probability among the
+    candidates."""
+    return logits[:, list(letter_ids)].float().softmax(dim=-1)
+
+
+def letter_choices(
+    logits: torch.Tensor, letter_ids: Sequence[int], letters: str
+) -> list[tuple[str, float]]:
+    """Per row of next-token `logits`: the likeliest candidate letter and its probability."""
+    confidence, best = candidate_probabilities(logits, letter_ids).max(dim=-1)
+    return [(letters[i], c) for i, c in zip(best.tolist(), confidence.tolist(), strict=True)]

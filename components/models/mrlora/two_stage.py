@@ -20,7 +20,12 @@ from transformers import Cache
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from components.models.lora.adapters import load_adapters
-from components.models.mrlora.letters import constrained_letters, decode_official, letter_token_ids
+from components.models.mrlora.letters import (
+    candidate_probabilities,
+    constrained_letters,
+    decode_official,
+    letter_token_ids,
+)
 from components.models.mrlora.settings import Decoding
 from components.models.mrlora.spec import RouterSpec
 from components.models.prompts import (
@@ -51,6 +56,7 @@ class Routed(BaseModel):
     task: str
     letter: str
     router_output: str
+    confidence: float  # the letter's probability among the candidates, as the router saw it
     answer: str = ""
 
 
@@ -130,14 +136,23 @@ class TwoStage:
     # -- the two stages ---------------------------------------------------------------------
     @torch.inference_mode()
     def _generate(self, inputs: dict[str, Any]) -> list[str]:
+        return self._generate_with_first(inputs, False)[0]
+
+    def _generate_with_first(
+        self, inputs: dict[str, Any], first: bool
+    ) -> tuple[list[str], torch.Tensor | None]:
+        """Greedy answers; with `first`, also the logits of each row's first new token."""
         output = self.model.generate(
             **inputs,
             max_new_tokens=self.max_new_tokens,
             do_sample=False,
             pad_token_id=self.processor.tokenizer.pad_token_id,
+            output_scores=first,
+            return_dict_in_generate=True,
         )
-        fresh = output[:, inputs["input_ids"].shape[1] :]
-        return [t.strip() for t in self.processor.batch_decode(fresh, skip_special_tokens=True)]
+        fresh = output.sequences[:, inputs["input_ids"].shape[1] :]
+        texts = [t.strip() for t in self.processor.batch_decode(fresh, skip_special_tokens=True)]
+        return texts, output.scores[0] if first else None
 
     def _router_prefix(self, splits: list[tuple[str, str]], first: Sample) -> RouterPrefix:
         """The prompt part every router input shares (the expert list), run once; its cache is
@@ -178,7 +193,7 @@ class TwoStage:
 
     def _constrained(
         self, encoded: Encoded, states: torch.Tensor | None, prefix: RouterPrefix
-    ) -> list[str]:
+    ) -> list[tuple[str, float]]:
         """The right-padded rests continue the cached prefix; each row's next token is scored."""
         inputs = self._image_inputs(encoded, states)
         rows = len(inputs["input_ids"])
@@ -207,13 +222,25 @@ class TwoStage:
         encoded = on_device(encoded, self.model.device)
         states = self._vision_states(encoded["pixel_values"]) if self.share_vision else None
         if self.decoding == "constrained":
-            outputs = letters = self._constrained(encoded, states, prefix)
-        else:
-            outputs = self._generate(self._image_inputs(encoded, states))
+            chosen = self._constrained(encoded, states, prefix)
+            outputs = [letter for letter, _ in chosen]
+        else:  # the letter read from the text; its confidence from the first new token
+            outputs, first = self._generate_with_first(self._image_inputs(encoded, states), True)
+            assert first is not None
             letters = [decode_official(text, self.spec.letters, self.rng) for text in outputs]
+            candidates = candidate_probabilities(first, self.letter_ids)
+            chosen = [
+                (letter, float(candidates[row, self.spec.letters.index(letter)]))
+                for row, letter in enumerate(letters)
+            ]
         routed = [
-            Routed(task=self.spec.task_of(letter), letter=letter, router_output=text)
-            for letter, text in zip(letters, outputs, strict=True)
+            Routed(
+                task=self.spec.task_of(letter),
+                letter=letter,
+                router_output=text,
+                confidence=confidence,
+            )
+            for (letter, confidence), text in zip(chosen, outputs, strict=True)
         ]
         image_id = self._llava.config.image_token_id
         return routed, states, int((encoded["input_ids"][0] == image_id).sum())
