@@ -354,6 +354,12 @@ def test_mlflow_reads_back_as_a_run_tree_with_inputs_tables_and_a_readable_regis
     assert table["confidence"].between(0, 1).all()
     unsure = 100 * (table["confidence"] < 0.5).mean()
     assert evaluation.data.metrics["low_confidence.Fin"] == pytest.approx(unsure)
+    if evaluation.data.metrics["router_mistakes"]:  # each one listed, with both experts
+        mistakes = client.load_table(
+            experiment.experiment_id, "routing/mistakes.json", [evaluation.info.run_id]
+        )
+        assert len(mistakes) == evaluation.data.metrics["router_mistakes"]
+        assert (mistakes["right_expert"] != mistakes["chosen_expert"]).all()
     assert table["correct"].mean() * 100 == pytest.approx(evaluation.data.metrics["accuracy.Fin"])
     for name in ("zero-shot", "lora-ft-step-2"):
         run_id = by_name[name].info.run_id

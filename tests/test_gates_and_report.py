@@ -19,6 +19,7 @@ from components.evaluation.report import (
     write_combined_report,
     write_report,
 )
+from components.evaluation.routed import Evaluation, TaskScore
 from components.registry.gates import GateThresholds, learned_accuracies, run_gates
 from components.text_table import markdown_as_text
 
@@ -311,3 +312,40 @@ def test_a_method_that_learns_every_task_at_once_shows_its_final_row_only(tmp_pa
     assert "| after all at once | 88.00 | 80.00 | 95.00 |" in report
     again = BenchmarkResults.from_json(json.loads((tmp_path / "results.json").read_text()))
     assert again.runs_of("joint") == [joint] and (tmp_path / "matrix-joint.png").stat().st_size
+
+
+def test_the_router_s_mistakes_are_the_items_sent_to_another_expert():
+    def score(task, routed, experts):
+        predictions = [
+            {
+                "question_id": f"{task}-{i}",
+                "prompt": f"q{i}",
+                "text": "a",
+                "metadata": {"expert": e, "confidence": 0.4 + 0.1 * i, "router_output": "x"},
+            }
+            for i, e in enumerate(experts)
+        ]
+        right = 100.0 * sum(e == task for e in experts) / len(experts)
+        return TaskScore(
+            task=task,
+            accuracy=0.0,
+            report={},
+            predictions=predictions,
+            routed_right=right if routed else None,
+        )
+
+    evaluation = Evaluation(
+        scores={
+            "RS": score("RS", True, ["RS", "Fin", "RS"]),
+            "Fin": score("Fin", True, ["Fin", "Fin"]),
+            "AD": score("AD", False, ["RS"]),  # no expert of its own: nothing to get wrong
+        }
+    )
+    assert evaluation.router_mistakes() == {
+        "question_id": ["RS-1"],
+        "right_expert": ["RS"],
+        "chosen_expert": ["Fin"],
+        "confidence": [0.5],
+        "router_output": ["x"],
+        "prompt": ["q1"],
+    }

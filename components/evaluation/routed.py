@@ -66,6 +66,26 @@ class Evaluation(BaseModel):
         items = sum(count for _, count in routed)
         return sum(share * count for share, count in routed) / max(1, items)
 
+    def router_mistakes(self) -> dict[str, list[Any]]:
+        """Every item of a task with an expert that the router sent elsewhere, in columns: the
+        item, the right expert, the chosen one, the router's confidence and output, the
+        question."""
+        wrong = [
+            (task, p)
+            for task, s in self.scores.items()
+            if s.routed_right is not None
+            for p in s.predictions
+            if p["metadata"].get("expert") != task
+        ]
+        return {
+            "question_id": [str(p["question_id"]) for _, p in wrong],
+            "right_expert": [task for task, _ in wrong],
+            "chosen_expert": [p["metadata"].get("expert", "") for _, p in wrong],
+            "confidence": [p["metadata"].get("confidence") for _, p in wrong],
+            "router_output": [p["metadata"].get("router_output", "") for _, p in wrong],
+            "prompt": [p["prompt"] for _, p in wrong],
+        }
+
     def question_kinds(self) -> dict[str, dict[str, float]]:
         """Accuracy per question kind, for each task whose scorer reports several."""
         return {

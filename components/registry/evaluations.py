@@ -2,7 +2,9 @@
 MLflow UI draws each task's curve over the steps), router accuracy, every task's predictions in
 the official JSON-lines form and as a table (`predictions/<task>.json`: question, gold,
 prediction, correct, routed expert; the same file name in every evaluation run, so MLflow's
-evaluation view sets the runs' answers side by side), and the router's confusion matrix."""
+evaluation view sets the runs' answers side by side), the router's confusion matrix, and its
+mistakes (`routing/mistakes.json`: each item sent to another task's expert, with the right and
+the chosen expert and the router's confidence)."""
 
 from __future__ import annotations
 
@@ -48,3 +50,7 @@ def log_evaluation(evaluation: Evaluation, step: int, prefix: str = "") -> None:
         if routed:
             png = confusion_png(routed, list(routed), folder / "router_confusion.png", "routing")
             mlflow.log_artifact(str(png), f"{prefix}routing/step-{step}")
+            mistakes = evaluation.router_mistakes()
+            mlflow.log_metric(f"{prefix}router_mistakes", len(mistakes["question_id"]), step=step)
+            if mistakes["question_id"]:
+                mlflow.log_table(pd.DataFrame(mistakes), f"{prefix}routing/mistakes.json")
