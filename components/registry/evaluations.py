@@ -34,6 +34,9 @@ def log_evaluation(evaluation: Evaluation, step: int, prefix: str = "") -> None:
         for t, s in evaluation.scores.items()
         if s.low_confidence is not None
     }
+    mistakes = evaluation.router_mistakes()
+    if evaluation.router_accuracy is not None:
+        metrics[f"{prefix}router_mistakes"] = len(mistakes["question_id"])
     mlflow.log_metrics(metrics, step=step)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
@@ -50,7 +53,5 @@ def log_evaluation(evaluation: Evaluation, step: int, prefix: str = "") -> None:
         if routed:
             png = confusion_png(routed, list(routed), folder / "router_confusion.png", "routing")
             mlflow.log_artifact(str(png), f"{prefix}routing/step-{step}")
-            mistakes = evaluation.router_mistakes()
-            mlflow.log_metric(f"{prefix}router_mistakes", len(mistakes["question_id"]), step=step)
             if mistakes["question_id"]:
                 mlflow.log_table(pd.DataFrame(mistakes), f"{prefix}routing/mistakes.json")

@@ -4,29 +4,27 @@ the sign that inputs of a task no expert learned may be arriving."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from mlflow import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
 from components.registry.tracking import KIND_TAG, benchmark_experiment, experiment_id, owner_tags
+from components.serving.confidence import Report
 from components.settings import Settings
 
 SHARE_METRIC = "low_confidence_share"
 
 
 @contextmanager
-def serving_run(
-    settings: Settings, benchmark: str, uri: str
-) -> Iterator[Callable[[float, int], None]]:
+def serving_run(settings: Settings, benchmark: str, uri: str) -> Iterator[Report]:
     """Yields the report a confidence window calls: it logs the window's share into the run."""
     client = MlflowClient()
     note = (
-        f"Serving `{uri}`. `{SHARE_METRIC}`: the percentage of low-confidence routings among "
-        f"each {settings.serve.confidence_window} answers (confidence below "
-        f"{settings.router_confidence_floor:g} as the bundle was registered with), at step = "
-        "the answers so far."
+        f"Serving `{uri}`. `{SHARE_METRIC}`: the percentage of the answers the bundle marked "
+        f"`low_confidence` (below the floor it was registered with) among each "
+        f"{settings.serve.confidence_window} answers, at step = the answers so far."
     )
     run = client.create_run(
         experiment_id(benchmark_experiment(benchmark), settings),
