@@ -1,11 +1,15 @@
 """Benchmark of the MR-LoRA models on this machine (prints figures; not a test).
 
 For each track: generate and prepare the default preset in a scratch home, build the tiny base,
-train every expert (time, samples/s, Oracle accuracy on its own test split), train the router on
-the cumulative replay (time, routing accuracy), then time inference: routed with the constrained
-router, routed with the official generation router, and one expert alone.
+train every expert (time, samples/s, Oracle accuracy on its own test split), train the MLLM
+router on the cumulative replay (time, routing accuracy), build the prototype router after
+every step (time, routing accuracy on the tasks seen so far), then time inference: one expert
+alone, and routed by each router (the MLLM router constrained and official, the prototype
+router), split by stage (vision tower, the rest of routing, the experts' answers). Last, with
+several tracks: each router's low-confidence share on its own tasks' test items and on the
+other tracks' (tasks no expert learned).
 
-    .venv/bin/python benchmarks/models.py [--tracks domain,ability] [--out DIR]
+    .venv/bin/python benchmarks/models.py [--tracks domain,ability] [--out DIR] [--floor 0.5]
 
 On a GPU machine without MLflow, Prefect and DVC, `--prepared DIR` reads data already prepared
 elsewhere (a copy of data/) and skips generation and preparation.
@@ -29,7 +33,8 @@ from components.models.generation import generate_answers
 from components.models.lora.adapters import load_adapters, train_adapter
 from components.models.lora.settings import ROUTER_PRESETS
 from components.models.mrlora.experts import expert_settings, train_expert
-from components.models.mrlora.replay import replay_samples, seen_spec
+from components.models.mrlora.prototypes import build_prototype_router
+from components.models.mrlora.replay import replay_by_task, replay_samples, seen_spec
 from components.models.mrlora.router_eval import evaluate_router
 from components.models.mrlora.settings import DEFAULT_TEMPLATE
 from components.models.mrlora.two_stage import TwoStage
@@ -56,6 +61,64 @@ def prepare(track: str, home: Path) -> Path:
     staged = build_staged(validated, fingerprint_source(plan), track, plan.track, settings, False)
     commit_staged(staged, settings)
     return settings.data_dir
+
+
+# The router targets: the prototype router's least accuracy at any step per track, its routed
+# cost, the MLLM router's routed cost where the vision features are shared, the separation.
+PROTOTYPE_ACCURACY = {"domain": 97.0, "ability": 90.0}
+PROTOTYPE_COST = 1.1
+MLLM_COST = 1.4
+SEPARATION = 5.0
+
+
+def targets(figures: dict, tracks: list[str]) -> list[str]:
+    """Each target of the routers, its figure and whether it is met."""
+
+    def verdict(met: bool) -> str:
+        return "met" if met else "NOT met"
+
+    lines = []
+    for track in tracks:
+        f = figures[track]
+        least = min(step["router_accuracy"] for step in f["prototype_steps"])
+        floor = PROTOTYPE_ACCURACY.get(track)
+        if floor is not None:
+            lines.append(
+                f"target [{track}] prototype router accuracy >= {floor}% at every step: "
+                f"least {least}% ({verdict(least >= floor)})"
+            )
+        cost = f["prototype"]["cost_vs_one_expert"]
+        lines.append(
+            f"target [{track}] prototype routed cost <= {PROTOTYPE_COST}x one expert: {cost}x "
+            f"({verdict(cost <= PROTOTYPE_COST)})"
+        )
+        cost = f["constrained"]["cost_vs_one_expert"]
+        if f["vision_shared"]:
+            reading = verdict(cost <= MLLM_COST)
+        else:  # the experts adapt the tower: no vision features to share
+            reading = "the target is where the vision features are shared"
+        lines.append(
+            f"target [{track}] MLLM routed cost <= {MLLM_COST}x one expert: {cost}x ({reading}); "
+            f"ms per item: {f['constrained']['ms_per_item']}"
+        )
+        for router, shares in f.get("separation", {}).items():
+            known, unknown = shares["known_low_confidence"], shares["unknown_low_confidence"]
+            met = unknown > 0 and unknown >= SEPARATION * known
+            lines.append(
+                f"target [{track}] {router}: low-confidence share of unknown-task items >= "
+                f"{SEPARATION}x the known tasks': {unknown}% against {known}% ({verdict(met)})"
+            )
+    return lines
+
+
+def test_items(data_dir: Path, track: str) -> list:
+    """Every test item of the track's tasks."""
+    manifest = read_manifest(data_dir / track)
+    return [
+        s
+        for t in manifest.tasks
+        for s in evaluation_samples(load_split(data_dir, track, t.spec.name, "test"))[0]
+    ]
 
 
 def describe_device() -> str:
@@ -113,43 +176,122 @@ def bench_track(
     for name in tasks:
         samples += evaluation_samples(load_split(data_dir, track, name, "test"))[0]
     shuffled = random.Random(0).sample(samples, len(samples))
-    for decoding in ("constrained", "official"):
-        bundle = TwoStage(base.ref.name_or_path, router_run.folder, adapters, spec, decoding, dtype)
+    one_expert = one_expert_rate(base, data_dir, track, tasks, adapters)
+    figures["one_expert_samples_per_second"] = round(one_expert, 1)
+    print(f"[{track}] one expert alone: {one_expert:.1f} samples/s", flush=True)
+    replay = replay_by_task(data_dir, track, spec)
+    figures["prototype_steps"] = prototype_steps(base, data_dir, track, tasks, adapters, replay)
+    prototypes = build_prototype_router(
+        base.ref.name_or_path, replay, models / track / "prototypes", dtype
+    )
+    routers = {"constrained": router_run.folder, "official": router_run.folder}
+    routers["prototype"] = prototypes.folder
+    bundles = {}
+    for name, folder in routers.items():
+        decoding = "official" if name == "official" else "constrained"
+        bundle = TwoStage(base.ref.name_or_path, folder, adapters, spec, decoding, dtype)
+        bundles[name] = bundle
         routing = evaluate_router(bundle, data_dir, track, spec)
-        _, seconds = timed(bundle.answer, samples)
-        figures[f"router_accuracy_{decoding}"] = round(routing.accuracy, 2)
-        figures[f"router_per_task_{decoding}"] = {
-            k: round(v, 1) for k, v in routing.per_task.items()
+        stages = timed_stages(bundle, samples)
+        _, shuffled_seconds = timed(bundle.answer, shuffled)
+        figures[name] = {
+            "router_accuracy": round(routing.accuracy, 2),
+            "router_per_task": {k: round(v, 1) for k, v in routing.per_task.items()},
+            "samples_per_second": round(len(samples) / stages["total"], 1),
+            "shuffled_samples_per_second": round(len(samples) / shuffled_seconds, 1),
+            "ms_per_item": {k: round(1000 * v / len(samples), 2) for k, v in stages.items()},
+            "cost_vs_one_expert": round(one_expert * stages["total"] / len(samples), 2),
         }
-        figures[f"routed_samples_per_second_{decoding}"] = round(len(samples) / seconds, 1)
-        rate = len(samples) / seconds
-        print(f"[{track}] routed ({decoding}): {rate:.1f} samples/s", flush=True)
-        # The same items shuffled, as mixed traffic arrives (the bundle still answers each
-        # expert's share in full batches).
-        _, seconds = timed(bundle.answer, shuffled)
-        figures[f"routed_samples_per_second_{decoding}_shuffled"] = round(len(samples) / seconds, 1)
-    # The same items, each answered by its own task's expert alone (no router): what routing
-    # adds is the difference.
-    first = {tasks[0]: adapters[tasks[0]]}
-    model, processor = load_adapters(base.ref.name_or_path, first, dtype)
-    seconds = 0.0
+        print(f"[{track}] {name} router: {figures[name]}", flush=True)
+    figures["prototype_build_seconds"] = round(prototypes.seconds, 2)
+    figures["vision_shared"] = bundles["prototype"].share_vision
+    oracle = [e["oracle_accuracy"] for e in figures["experts"].values()]
+    figures["oracle_mean"] = round(sum(oracle) / len(oracle), 2)
+    return figures, bundles
+
+
+def one_expert_rate(base, data_dir: Path, track: str, tasks: list[str], adapters: dict) -> float:
+    """Samples per second when each test item is answered by its own task's expert alone (no
+    router): what routing adds is the difference."""
+    model, processor = load_adapters(base.ref.name_or_path, {tasks[0]: adapters[tasks[0]]})
+    seconds, items = 0.0, 0
     for name in tasks:
         if name != tasks[0]:
             model.load_adapter(str(adapters[name]), adapter_name=name)
         model.set_adapter(name)
         own = evaluation_samples(load_split(data_dir, track, name, "test"))[0]
         seconds += timed(generate_answers, model, processor, own)[1]
-    figures["one_expert_samples_per_second"] = round(len(samples) / seconds, 1)
-    figures["routed_cost_vs_one_expert"] = round(
-        figures["one_expert_samples_per_second"] / figures["routed_samples_per_second_constrained"],
-        2,
-    )
-    oracle = [e["oracle_accuracy"] for e in figures["experts"].values()]
-    figures["oracle_mean"] = round(sum(oracle) / len(oracle), 2)
-    print(
-        f"[{track}] one expert alone: {figures['one_expert_samples_per_second']} samples/s",
-        flush=True,
-    )
+        items += len(own)
+    return items / seconds
+
+
+def timed_stages(bundle: TwoStage, samples: list) -> dict[str, float]:
+    """Seconds of routed answering in all, and by stage: the vision tower (timed by hooks on it,
+    wherever it runs), the rest of routing (encoding the inputs, the router's own pass), and
+    the experts' answers (the rest)."""
+    tower = bundle.model.get_base_model().model.vision_tower
+    vision = [0.0]
+    starts: list[float] = []
+    hooks = [
+        tower.register_forward_pre_hook(lambda *_: starts.append(time.perf_counter())),
+        tower.register_forward_hook(
+            lambda *_: vision.__setitem__(0, vision[0] + time.perf_counter() - starts.pop())
+        ),
+    ]
+    _, routing = timed(bundle.route, samples)
+    routing_vision = vision[0]
+    vision[0] = 0.0
+    _, total = timed(bundle.answer, samples)
+    for hook in hooks:
+        hook.remove()
+    return {
+        "total": total,
+        "vision": vision[0],
+        "routing_without_vision": routing - routing_vision,
+        "experts": total - routing - (vision[0] - routing_vision),
+    }
+
+
+def prototype_steps(base, data_dir: Path, track: str, tasks: list[str], adapters, replay) -> list:
+    """The prototype router after each step (the tasks seen so far): its router accuracy on the
+    seen tasks' test items and the seconds to build it."""
+    steps = []
+    with tempfile.TemporaryDirectory(prefix="mllmcl-prototypes-") as scratch:
+        for step in range(1, len(tasks) + 1):
+            seen = tasks[:step]
+            built = build_prototype_router(
+                base.ref.name_or_path, {t: replay[t] for t in seen}, Path(scratch) / str(step)
+            )
+            spec = seen_spec(read_manifest(data_dir / track), seen, DEFAULT_TEMPLATE)
+            pool = {t: adapters[t] for t in seen}
+            bundle = TwoStage(base.ref.name_or_path, built.folder, pool, spec)
+            routing = evaluate_router(bundle, data_dir, track, spec)
+            steps.append(
+                {
+                    "step": step,
+                    "router_accuracy": round(routing.accuracy, 2),
+                    "per_task": {k: round(v, 1) for k, v in routing.per_task.items()},
+                    "build_seconds": round(built.seconds, 2),
+                }
+            )
+            print(f"[{track}] prototype router, step {step}: {steps[-1]}", flush=True)
+    return steps
+
+
+def confidence_separation(bundles: dict, known: list, unknown: list, floor: float) -> dict:
+    """Per router: the share of a mixed test set's items routed below `floor`, among the items of
+    the pool's own tasks and among items of a task no expert learned (another track's)."""
+    figures = {}
+    for name, bundle in bundles.items():
+        shares = []
+        for items in (known, unknown):
+            routed = bundle.route(items)
+            shares.append(100.0 * sum(r.confidence < floor for r in routed) / len(routed))
+        figures[name] = {
+            "known_low_confidence": round(shares[0], 2),
+            "unknown_low_confidence": round(shares[1], 2),
+            "ratio": round(shares[1] / shares[0], 1) if shares[0] else None,
+        }
     return figures
 
 
@@ -160,6 +302,7 @@ def main() -> None:
     parser.add_argument("--preset", default="cpu", choices=["cpu", "official"])
     parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
     parser.add_argument("--prepared", type=Path, default=None, help="a prepared data folder")
+    parser.add_argument("--floor", type=float, default=0.5, help="the confidence floor")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with tempfile.TemporaryDirectory(prefix="mllmcl-bench-") as scratch:
@@ -174,10 +317,25 @@ def main() -> None:
             "tiny_base_seconds": round(seconds, 1),
             "tiny_base_parameters": build.parameters,
         }
-        for track in args.tracks.split(","):
-            data_dir = args.prepared or prepare(track, root / track)
+        tracks = args.tracks.split(",")
+        data = {track: args.prepared or prepare(track, root / track) for track in tracks}
+        bundles = {}
+        for track in tracks:
             adapters = root / "adapters"
-            figures[track] = bench_track(track, data_dir, adapters, build, args.preset, args.dtype)
+            figures[track], bundles[track] = bench_track(
+                track, data[track], adapters, build, args.preset, args.dtype
+            )
+        for track in tracks:  # the other tracks' test items: tasks no expert of this one learned
+            known = test_items(data[track], track)
+            others = [other for other in tracks if other != track]
+            unknown = [s for other in others for s in test_items(data[other], other)]
+            if unknown:
+                separation = confidence_separation(bundles[track], known, unknown, args.floor)
+                figures[track]["separation"] = separation
+                print(f"[{track}] low-confidence shares at {args.floor}: {separation}", flush=True)
+    figures["targets"] = targets(figures, tracks)
+    for line in figures["targets"]:
+        print(line, flush=True)
     if torch.cuda.is_available():
         figures["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     print(json.dumps(figures, indent=1))

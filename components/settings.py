@@ -19,7 +19,7 @@ from pydantic_settings import (
 from components.cluster.settings import ClusterSettings
 from components.models.base.config import TinyBaseConfig
 from components.models.lora.settings import PresetName
-from components.models.mrlora.settings import DEFAULT_TEMPLATE, Decoding
+from components.models.mrlora.settings import DEFAULT_TEMPLATE, Decoding, RouterKind
 from components.registry.gates import GateThresholds
 from components.serving.limits import ServingLimits
 
@@ -80,14 +80,22 @@ class Settings(BaseSettings):
     device: str = Field("auto", description="auto, cpu, cuda, cuda:1, ...")
     expert_preset: PresetName = Field("cpu", description="official (the paper's) or cpu")
     router_preset: PresetName = Field("cpu", description="official (the paper's) or cpu")
-    router_template: str = Field(DEFAULT_TEMPLATE, description="the router's prompt")
-    router_decoding: Decoding = Field("constrained", description="constrained or official")
+    router_kind: RouterKind = Field(
+        "mllm",
+        description="mllm (the paper's: the base with its own LoRA answers an expert's letter) or "
+        "prototype (training-free: a head on the base's own features; docs/method.md)",
+    )
+    router_template: str = Field(DEFAULT_TEMPLATE, description="the MLLM router's prompt")
+    router_decoding: Decoding = Field(
+        "constrained", description="the MLLM router's: constrained or official"
+    )
     router_confidence_floor: float = Field(
         0.5,
         ge=0,
         le=1,
-        description="a routing whose letter has a lower probability among the experts' letters "
-        "is marked low-confidence (counted per task by evaluations, flagged by the served bundle)",
+        description="a routing whose expert has a lower probability among the pool (the MLLM "
+        "router's letter, the prototype router's head) is marked low-confidence (counted per "
+        "task by evaluations, flagged by the served bundle)",
     )
     replay_per_task: int = Field(20, ge=1, description="router replay samples per task")
     ewc_strength: float = Field(

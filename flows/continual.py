@@ -30,7 +30,7 @@ from components.jobs.report import publish_report
 from components.locking import benchmark_lock
 from components.methods import METHODS
 from components.methods.method import StepContext, learn_in_order
-from components.methods.mr_lora import LearnedStep, MrLora
+from components.methods.mr_lora import LearnedStep, MrLora, router_kinds
 from components.methods.protocol import ProtocolRun, method_runs, protocol_runs, seeded_scope
 from components.registry.pipeline import describe, pipeline_run, record_data
 from components.registry.tracking import benchmark_experiment
@@ -47,15 +47,18 @@ def learn_task(
     seen: list[str],
     evaluate_on: list[str],
     parent_run_id: str | None = None,
+    compare_routers: bool = False,
 ) -> LearnedStep:
     """MR-LoRA's step: experts for the seen tasks (only new or changed ones train), the router
-    over them, evaluation, gates and promotion."""
+    over them, evaluation, gates and promotion; with `compare_routers`, the same experts routed
+    and evaluated with the other router kind too."""
     context = StepContext(
         scope=benchmark_scope(benchmark, parent_run_id),
         tasks=seen,
         step=len(seen),
         evaluate_on=evaluate_on,
         new_task=new_task,
+        compare_routers=compare_routers,
     )
     return MrLora().learn(RUNNER, context, None)
 
@@ -174,7 +177,7 @@ def run_benchmark(
         steps = []  # MR-LoRA: each step a task arrival, with gates and promotion
         for i, name in enumerate(tasks, start=1):
             with stage(f"mr-lora: {name} arrives", timings):
-                steps.append(on_cluster(learn_task)(track, name, tasks[:i], tasks, run))
+                steps.append(on_cluster(learn_task)(track, name, tasks[:i], tasks, run, True))
         every: dict[str, list[MethodResult]] = {name: [] for name in methods}
         if MrLora.name in methods:
             every[MrLora.name].append(
@@ -200,6 +203,7 @@ def run_benchmark(
             timings=timings,
             wall_seconds=time.perf_counter() - started,
             champion=steps[-1].promoted().champion,
+            routers=router_kinds(steps),
         )
         with stage("report"):
             publish_report(settings, report, run)

@@ -248,6 +248,24 @@ def test_the_benchmark_writes_the_matrix_and_the_report(benchmark):
     for png in ("matrix-mr-lora.png", "matrix-lora-ft.png", "forgetting.png"):
         assert (latest / png).read_bytes().startswith(b"\x89PNG")
     assert results.champion is not None
+    # both router kinds routed the main run's experts at every step, side by side
+    mllm, prototype = data["routers"]
+    assert (mllm["kind"], mllm["configured"]) == ("mllm", True)
+    assert (prototype["kind"], prototype["configured"]) == ("prototype", False)
+    assert mllm["accuracy"] == pytest.approx(data["mr-lora"]["router_accuracy"])
+    for kind in (mllm, prototype):
+        assert len(kind["accuracy"]) == len(kind["low_confidence"]) == len(kind["confusion"]) == 3
+        for step, confusion in enumerate(kind["confusion"], start=1):
+            assert list(confusion) == ["RS", "Med", "Fin"][:step]  # the seen tasks' items
+            right = sum(confusion[t].get(t, 0) for t in confusion)
+            items = sum(sum(c.values()) for c in confusion.values())
+            assert kind["accuracy"][step - 1] == pytest.approx(100 * right / items)
+        assert set(kind["final"]) == {"RS", "Med", "Fin"} and kind["seconds_per_item"] > 0
+        assert kind["build_seconds"] > 0
+    final = dict(zip(data["tasks"], data["mr-lora"]["matrix"][-1], strict=True))
+    assert mllm["final"] == pytest.approx(final)
+    assert "## Router kinds on the same experts" in report and "| prototype |" in report
+    assert (latest / "router-confusion.png").read_bytes().startswith(b"\x89PNG")
     every_track = (latest.parent / "report.md").read_text()
     assert "## domain" in every_track and "| mr-lora (2 runs) |" in every_track
     assert "(domain/report.md)" in every_track
@@ -265,6 +283,10 @@ def test_the_pipeline_run_holds_the_metrics_curves_and_report(benchmark):
     assert {"mr-lora.BWT", "lora-ft.FWT", "lora-ft.BWT.sd", "mr-lora.cost.train_seconds"} <= set(
         pipeline.data.metrics
     )
+    for kind in ("mllm", "prototype"):
+        curve = client.get_metric_history(pipeline.info.run_id, f"router.{kind}.accuracy")
+        assert [m.step for m in curve] == [1, 2, 3]
+        assert f"router.{kind}.seconds_per_item" in pipeline.data.metrics
     # only the arrivals in the track's order registered bundles; the other order's did not
     assert len(client.search_model_versions(f"name = '{BUNDLE}'")) == 3
     # LoRA-FT's first step in each order is that task's expert, trained and registered once
@@ -312,14 +334,20 @@ def test_mlflow_reads_back_as_a_run_tree_with_inputs_tables_and_a_readable_regis
     assert all(
         r.data.tags.get("mlflow.note.content") for r in runs if r.data.tags.get("mllmcl.key")
     )
-    # every step's runs named and tagged with their step and newest task
+    # every step's runs named and tagged with their step and newest task (and router kind)
     kinds = {"router": "router", "evaluation": "evaluate", "bundle": "bundle"}
     steps = [r for r in runs if r.data.tags["mllmcl.kind"] in kinds]
-    assert len(steps) >= 9
+    assert len(steps) >= 15  # the main run's three steps: two routers and two evaluations each
     for run in steps:
         tags = run.data.tags
-        prefix = kinds[tags["mllmcl.kind"]]
-        assert run.info.run_name == f"{prefix}-step-{tags['step']} ({tags['task']})"
+        prefix, by = kinds[tags["mllmcl.kind"]], ""
+        if tags.get("router_kind") == "prototype" and prefix == "router":
+            prefix = "prototype-router"
+        elif tags.get("router_kind") == "prototype":
+            by = ", prototype router"
+        assert run.info.run_name == f"{prefix}-step-{tags['step']} ({tags['task']}{by})"
+    prototype_evaluation = by_name["evaluate-step-3 (Fin, prototype router)"]
+    assert prototype_evaluation.data.metrics["router_accuracy"] >= 0
 
     # data lineage: the splits each run used, the same dataset entities as the preparation's
     def inputs(run):
@@ -383,7 +411,7 @@ def test_mlflow_reads_back_as_a_run_tree_with_inputs_tables_and_a_readable_regis
     assert len(bundle.tags) <= 18
     # the report displays in the artifact view: one HTML page, its plots inline
     page = mlflow.artifacts.load_text(f"{pipeline.info.artifact_uri}/report/report.html")
-    assert page.count('src="data:image/png;base64,') == 3 and "<table>" in page
+    assert page.count('src="data:image/png;base64,') == 4 and "<table>" in page
 
 
 def test_the_served_champion_answers_as_the_registered_model_does(benchmark):

@@ -20,6 +20,7 @@ from components.evaluation.report import (
     write_report,
 )
 from components.evaluation.routed import Evaluation, TaskScore
+from components.evaluation.routers import router_kind_result
 from components.registry.gates import GateThresholds, learned_accuracies, run_gates
 from components.text_table import markdown_as_text
 
@@ -314,31 +315,74 @@ def test_a_method_that_learns_every_task_at_once_shows_its_final_row_only(tmp_pa
     assert again.runs_of("joint") == [joint] and (tmp_path / "matrix-joint.png").stat().st_size
 
 
-def test_the_router_s_mistakes_are_the_items_sent_to_another_expert():
-    def score(task, routed, experts):
-        predictions = [
-            {
-                "question_id": f"{task}-{i}",
-                "prompt": f"q{i}",
-                "text": "a",
-                "metadata": {"expert": e, "confidence": 0.4 + 0.1 * i, "router_output": "x"},
-            }
-            for i, e in enumerate(experts)
-        ]
-        right = 100.0 * sum(e == task for e in experts) / len(experts)
-        return TaskScore(
-            task=task,
-            accuracy=0.0,
-            report={},
-            predictions=predictions,
-            routed_right=right if routed else None,
-        )
+def _routed(task, routed, experts, low_confidence=None):
+    """A task's score whose items went to `experts` (confidences 0.4, 0.5, ...)."""
+    predictions = [
+        {
+            "question_id": f"{task}-{i}",
+            "prompt": f"q{i}",
+            "text": "a",
+            "metadata": {"expert": e, "confidence": 0.4 + 0.1 * i, "router_output": "x"},
+        }
+        for i, e in enumerate(experts)
+    ]
+    right = 100.0 * sum(e == task for e in experts) / len(experts)
+    return TaskScore(
+        task=task,
+        accuracy=50.0,
+        report={},
+        predictions=predictions,
+        routed_right=right if routed else None,
+        answer_seconds=0.01 * len(experts),
+        low_confidence=low_confidence,
+    )
 
+
+def test_router_kinds_side_by_side_with_their_confusion_over_time(tmp_path):
+    tasks = ["RS", "Fin"]
+    step1 = Evaluation(
+        scores={"RS": _routed("RS", True, ["RS", "RS"], 50.0), "Fin": _routed("Fin", False, ["RS"])}
+    )
+    step2 = Evaluation(
+        scores={
+            "RS": _routed("RS", True, ["RS", "Fin", "RS"], 0.0),
+            "Fin": _routed("Fin", True, ["Fin"], 100.0),
+        }
+    )
+    assert step2.confusion() == {"RS": {"RS": 2, "Fin": 1}, "Fin": {"Fin": 1}}
+    assert step1.confusion() == {"RS": {"RS": 2}}  # Fin had no expert yet
+    assert step2.low_confidence_share() == pytest.approx(25.0)  # 0 of 3 and 1 of 1
+    mllm = router_kind_result("mllm", True, [step1, step2], [3.0, 4.0])
+    prototype = router_kind_result("prototype", False, [step2, step2], [0.5, None])
+    assert mllm.accuracy == [100.0, pytest.approx(75.0)] and mllm.build_seconds == 7.0
+    assert prototype.build_seconds is None  # a router whose cost is unknown
+    assert mllm.seconds_per_item == pytest.approx(0.01) and mllm.mean_final == 50.0
+    results = BenchmarkResults(
+        benchmark="domain",
+        tasks=tasks,
+        methods={"mr-lora": method_result(tasks, [{"RS": 80, "Fin": 10}, {"RS": 78, "Fin": 90}])},
+        oracle={"RS": 80, "Fin": 91},
+        zero_shot={"RS": 20, "Fin": 30},
+        timings={},
+        routers=[mllm, prototype],
+    )
+    files = write_report(results, tmp_path)
+    assert (tmp_path / "router-confusion.png").read_bytes().startswith(b"\x89PNG")
+    assert tmp_path / "router-confusion.png" in files
+    report = (tmp_path / "report.md").read_text()
+    assert "| mllm (configured) | 100.0 / 75.0 | 50.0 / 25.0 | 50.00 | 10.0 | 7.0 |" in report
+    assert "| prototype | 75.0 / 75.0 | 25.0 / 25.0 | 50.00 | 10.0 | - |" in report
+    assert "| prototype | 50.00 | 50.00 |" in report  # the routed accuracy per task
+    back = BenchmarkResults.from_json(json.loads((tmp_path / "results.json").read_text()))
+    assert back.routers == results.routers
+
+
+def test_the_router_s_mistakes_are_the_items_sent_to_another_expert():
     evaluation = Evaluation(
         scores={
-            "RS": score("RS", True, ["RS", "Fin", "RS"]),
-            "Fin": score("Fin", True, ["Fin", "Fin"]),
-            "AD": score("AD", False, ["RS"]),  # no expert of its own: nothing to get wrong
+            "RS": _routed("RS", True, ["RS", "Fin", "RS"]),
+            "Fin": _routed("Fin", True, ["Fin", "Fin"]),
+            "AD": _routed("AD", False, ["RS"]),  # no expert of its own: nothing to get wrong
         }
     )
     assert evaluation.router_mistakes() == {

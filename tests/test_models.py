@@ -14,6 +14,7 @@ from transformers import AutoProcessor, CLIPVisionConfig, LlamaConfig, LlavaForC
 
 from components.data.build import load_split
 from components.data.tasks import task_spec
+from components.models.base.loading import load_base
 from components.models.generation import generate_answers
 from components.models.lora.adapters import continued, load_adapters, train_adapter
 from components.models.lora.settings import EXPERT_PRESETS, ROUTER_PRESETS, TrainSettings
@@ -28,6 +29,13 @@ from components.models.mrlora.letters import (
     decode_official,
     letter_choices,
 )
+from components.models.mrlora.prototypes import (
+    PROTOTYPES_FILE,
+    Prototypes,
+    base_features,
+    build_prototype_router,
+    router_kind,
+)
 from components.models.mrlora.spec import router_spec
 from components.models.mrlora.two_stage import TwoStage
 from components.models.prompts import (
@@ -37,7 +45,7 @@ from components.models.prompts import (
     encode_training,
     split_at_image,
 )
-from components.models.samples import evaluation_samples, training_samples
+from components.models.samples import evaluation_samples, task_samples, training_samples
 from tests.helpers import FAST_EXPERT, ONE_EPOCH_EXPERT, train_micro_expert
 
 
@@ -330,12 +338,16 @@ def test_router_rows_continue_the_expert_list_tokenized_once(
     assert [r.letter for r in bundle.route(samples)] == split_letters
 
 
+@pytest.mark.parametrize("shared", [True, False])
 def test_two_stage_answers_with_the_chosen_expert_and_reuses_vision(
-    tiny_base, micro_home, two_experts_and_router
+    tiny_base, micro_home, two_experts_and_router, shared
 ):
+    """The experts answer from the vision features the routing computed, or (where an adapter
+    touches the tower: forced here) from the pixel values it encoded: as each expert alone."""
     experts, router, spec = two_experts_and_router
     bundle = TwoStage(tiny_base.ref.name_or_path, router, experts, spec)
     assert bundle.share_vision
+    bundle.share_vision = shared
     rs, _ = evaluation_samples(load_split(micro_home / "data", "micro", "RS", "test"))
     fin, _ = evaluation_samples(load_split(micro_home / "data", "micro", "Fin", "test"))
     mixed = [s for pair in zip(rs[:6], fin[:6], strict=True) for s in pair]
@@ -412,3 +424,70 @@ def test_continuing_an_adapter_starts_from_its_weights(tiny_base, micro_home, tm
     after = load_file(again.folder / "adapter_model.safetensors")
     assert before.keys() == after.keys()
     assert all(torch.equal(before[k], after[k]) for k in before)  # lr 0: nothing moved
+
+
+@pytest.fixture(scope="module")
+def prototype_router(tiny_base, micro_home, tmp_path_factory):
+    replay = {t: task_samples(micro_home / "data", "micro", t, "router") for t in ("RS", "Fin")}
+    out = tmp_path_factory.mktemp("prototypes") / "router"
+    return build_prototype_router(tiny_base.ref.name_or_path, replay, out)
+
+
+def test_prototype_features_are_the_base_own_whatever_expert_is_active(
+    tiny_base, micro_home, two_experts_and_router
+):
+    experts, _, _ = two_experts_and_router  # experts that train the vocabulary too
+    samples = task_samples(micro_home / "data", "micro", "RS", "router")[:6]
+    base, processor = load_base(tiny_base.ref.name_or_path)
+    alone = base_features(base, processor, samples)
+    model, processor = load_adapters(tiny_base.ref.name_or_path, experts)
+    model.set_adapter("Fin")
+    under = base_features(model, processor, samples)
+    assert torch.allclose(alone.image, under.image, atol=1e-5)
+    assert torch.allclose(alone.question, under.question, atol=1e-5)
+    assert model.active_adapter == "Fin"  # switched back on
+
+
+def test_prototype_router_is_built_and_costs_what_its_head_holds(prototype_router):
+    folder = prototype_router.folder
+    assert router_kind(folder) == "prototype"
+    head = Prototypes.load(folder)
+    assert head.tasks == ("RS", "Fin")
+    assert prototype_router.trainable_parameters == head.weight.numel() + head.bias.numel()
+    assert prototype_router.adapter_bytes == (folder / PROTOTYPES_FILE).stat().st_size
+    assert not prototype_router.folder.with_name("router.partial").exists()
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_bundle_routes_by_prototypes_and_answers_with_the_expert(
+    tiny_base, micro_home, two_experts_and_router, prototype_router, shared
+):
+    experts, _, spec = two_experts_and_router
+    bundle = TwoStage(tiny_base.ref.name_or_path, prototype_router.folder, experts, spec)
+    assert bundle.kind == "prototype" and "router" not in bundle.model.peft_config
+    bundle.share_vision = shared  # False: as where the experts adapt the tower
+    rs, _ = evaluation_samples(load_split(micro_home / "data", "micro", "RS", "test"))
+    fin, _ = evaluation_samples(load_split(micro_home / "data", "micro", "Fin", "test"))
+    mixed = [s for pair in zip(rs[:6], fin[:6], strict=True) for s in pair]
+    tower = bundle.model.get_base_model().model.vision_tower
+    calls = []
+    handle = tower.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
+    results = bundle.answer(mixed, batch_size=12)
+    handle.remove()
+    # each image through the tower once for the router and the expert, or once each
+    assert calls == ([12] if shared else [12, 6, 6])
+    assert [r.task for r in results] == ["RS", "Fin"] * 6
+    assert all(r.letter == spec.letter_of(r.task) and 0.5 <= r.confidence <= 1 for r in results)
+    for task in ("RS", "Fin"):  # the same answers as that expert alone, on raw pixels
+        model, processor = load_adapters(tiny_base.ref.name_or_path, {task: experts[task]})
+        own = [s for s, r in zip(mixed, results, strict=True) if r.task == task]
+        alone = generate_answers(model, processor, own)
+        assert [r.answer for r in results if r.task == task] == alone
+
+
+def test_a_prototype_router_for_other_experts_is_refused(
+    tiny_base, two_experts_and_router, prototype_router
+):
+    experts, _, spec = two_experts_and_router
+    with pytest.raises(ValueError, match="routes to RS, Fin, not to the experts given"):
+        TwoStage(tiny_base.ref.name_or_path, prototype_router.folder, {"RS": experts["RS"]}, spec)

@@ -33,6 +33,40 @@ def confusion_png(
     return path
 
 
+def confusion_over_time_png(
+    confusions: dict[str, list[dict[str, dict[str, int]]]], tasks: list[str], path: Path
+) -> Path:
+    """One row per router kind, one column per step: where each seen task's items were routed
+    (each row of a panel as shares of its task's items; a perfect router fills the diagonal)."""
+    kinds = list(confusions)
+    steps = max(len(c) for c in confusions.values())
+    figure, axes = plt.subplots(
+        len(kinds), steps, figsize=(1.0 + 1.9 * steps, 0.6 + 2.0 * len(kinds)), squeeze=False
+    )
+    for row, kind in enumerate(kinds):
+        for step in range(steps):
+            axis = axes[row][step]
+            seen = tasks[: step + 1]
+            confusion = confusions[kind][step] if step < len(confusions[kind]) else {}
+            shares = []
+            for gold in seen:
+                counts = [confusion.get(gold, {}).get(chosen, 0) for chosen in seen]
+                shares.append([c / max(1, sum(counts)) for c in counts])
+            axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+            axis.set_xticks(range(len(seen)), seen, fontsize=7, rotation=90)
+            axis.set_yticks(range(len(seen)), seen, fontsize=7)
+            wrong = sum(
+                n for gold in seen for to, n in confusion.get(gold, {}).items() if to != gold
+            )
+            axis.set_title(f"step {step + 1}: {wrong} off", fontsize=8)
+        axes[row][0].set_ylabel(f"{kind}\ntask", fontsize=8)
+    figure.suptitle("Router confusion after each step (columns: routed to)", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def matrix_png(
     matrix: list[list[float]], rows: list[str], tasks: list[str], path: Path, method: str
 ) -> Path:

@@ -21,7 +21,12 @@ from components.evaluation.metrics import (
     forgetting,
     forward_transfer,
 )
-from components.evaluation.plots import forgetting_png, matrix_png
+from components.evaluation.plots import confusion_over_time_png, forgetting_png, matrix_png
+from components.evaluation.routers import (
+    RouterKindResult,
+    routed_final_table,
+    router_kinds_table,
+)
 
 METRICS = ("MFT", "MFN", "MAA", "BWT", "FWT")
 METRIC_MEANINGS = {
@@ -114,6 +119,8 @@ class BenchmarkResults(BaseModel):
     champion: str | None = None  # the bundle version aliased champion at the end
     # Every run of each method (task orders x seeds), the main one (`methods`) first.
     runs: dict[str, list[MethodResult]] = {}
+    # MR-LoRA's main run routed by each router kind (the configured one first).
+    routers: list[RouterKindResult] = []
 
     def forward_transfer(self, method: str) -> float | None:
         """FWT of a method's main run, against the Zero-shot row."""
@@ -312,6 +319,17 @@ def markdown_report(results: BenchmarkResults, plots: list[str]) -> str:
     kinds = kinds_table(results)
     if kinds is not None:
         lines += ["## Per question kind, after the last task", "", kinds, ""]
+    if results.routers:
+        lines += [
+            "## Router kinds on the same experts (MR-LoRA, the track's order)",
+            "",
+            router_kinds_table(results.routers),
+            "",
+            "Routed accuracy per task after the last step:",
+            "",
+            routed_final_table(results.routers, results.tasks),
+            "",
+        ]
     if any(len(results.runs_of(name)) > 1 for name in results.methods):
         lines += ["## Runs (task order and seed)", "", runs_table(results), ""]
     for name, method in results.methods.items():
@@ -396,6 +414,14 @@ def write_report(results: BenchmarkResults, folder: Path) -> list[Path]:
             folder / "forgetting.png",
         )
     )
+    if results.routers:
+        plots.append(
+            confusion_over_time_png(
+                {k.kind: k.confusion for k in results.routers},
+                results.tasks,
+                folder / "router-confusion.png",
+            )
+        )
     (folder / "results.json").write_text(json.dumps(results.as_json(), indent=1), encoding="utf-8")
     text = markdown_report(results, [p.name for p in plots])
     report = folder / "report.md"

@@ -86,6 +86,28 @@ class Evaluation(BaseModel):
             "prompt": [p["prompt"] for _, p in wrong],
         }
 
+    def confusion(self) -> dict[str, dict[str, int]]:
+        """Over the tasks with an expert: each task's items by the expert they were routed to."""
+        confusion: dict[str, dict[str, int]] = {}
+        for task, s in self.scores.items():
+            if s.routed_right is None:
+                continue
+            routed = confusion[task] = {}
+            for p in s.predictions:
+                expert = str(p["metadata"].get("expert", ""))
+                routed[expert] = routed.get(expert, 0) + 1
+        return confusion
+
+    def low_confidence_share(self) -> float:
+        """Percent of the items of tasks with an expert routed below the confidence floor."""
+        counted = [
+            (s.low_confidence, len(s.predictions))
+            for s in self.scores.values()
+            if s.routed_right is not None and s.low_confidence is not None
+        ]
+        items = sum(count for _, count in counted)
+        return sum(share * count for share, count in counted) / max(1, items)
+
     def question_kinds(self) -> dict[str, dict[str, float]]:
         """Accuracy per question kind, for each task whose scorer reports several."""
         return {

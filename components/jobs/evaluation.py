@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from components.evaluation.routed import Evaluation, evaluate_bundle
 from components.jobs.job import BenchmarkJob, digest
+from components.models.mrlora.prototypes import router_kind
 from components.models.mrlora.replay import seen_spec
+from components.models.mrlora.settings import RouterKind
 from components.models.mrlora.two_stage import TwoStage
 from components.registry.adapters import AdapterRecord
 from components.registry.evaluations import log_evaluation
@@ -24,8 +26,13 @@ class EvaluationJob(BenchmarkJob[Evaluation]):
         return len(self.experts)
 
     @property
+    def router_kind(self) -> RouterKind:
+        return router_kind(self.router.folder)
+
+    @property
     def title(self) -> str:
-        return f"evaluate-step-{self.step} ({self.seen[-1]})"
+        by = "" if self.router_kind == "mllm" else f", {self.router_kind} router"
+        return f"evaluate-step-{self.step} ({self.seen[-1]}{by})"
 
     @property
     def seen(self) -> list[str]:
@@ -59,9 +66,10 @@ class EvaluationJob(BenchmarkJob[Evaluation]):
             "task": self.seen[-1],
             "seen": ",".join(self.seen),
             "router_version": self.router.version,
+            "router_kind": self.router_kind,
         }
         about = (
-            f"The routed bundle (router v{self.router.version}, experts "
+            f"The routed bundle ({self.router_kind} router v{self.router.version}, experts "
             f"{', '.join(f'{e.task} v{e.version}' for e in self.experts)}) answers every test "
             f"item of {', '.join(self.evaluate_on)}; each answer, its gold answer and the expert "
             "it was routed to are in `predictions/<task>.json`."

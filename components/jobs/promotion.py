@@ -12,10 +12,11 @@ from components.evaluation.routed import Evaluation
 from components.jobs.job import BenchmarkJob
 from components.jobs.router import expert_pool
 from components.models.base.loading import TINY
+from components.models.mrlora.prototypes import router_kind
 from components.models.mrlora.replay import seen_spec
 from components.models.scoring import evaluate_adapter
 from components.registry.adapters import KEY_TAG, AdapterRecord
-from components.registry.bundle import ROUTER_VERSION_TAG, BundleParts
+from components.registry.bundle import ROUTER_KIND_TAG, ROUTER_VERSION_TAG, BundleParts
 from components.registry.bundle_model import register_bundle
 from components.registry.gates import GateResult, learned_accuracies, run_gates
 from components.registry.models import bundle_model_name, find_version
@@ -149,6 +150,7 @@ class PromotionJob(BenchmarkJob[Promotion]):
         tags = {
             KEY_TAG: self.key(),
             ROUTER_VERSION_TAG: self.router.version,
+            ROUTER_KIND_TAG: router_kind(self.router.folder),
             "experts": expert_pool(self.experts),
             "new_task": new_task or "",
             "data_version": self.data_version,

@@ -50,6 +50,9 @@ class StepContext(BaseModel):
     evaluate_on: list[str]
     new_task: str | None  # the task that arrives (the gates judge it); None for a retrain
     promote: bool = True  # a bundle may become the champion (not in the comparison's runs)
+    # A method with a router also routes the step's experts with its other router kind, to
+    # compare the kinds (the benchmark's main run).
+    compare_routers: bool = False
 
     @property
     def task(self) -> str:

@@ -1,22 +1,36 @@
 """MR-LoRA (the MLLM-CL paper's method): one LoRA expert per task, trained from the base on that
-task's data alone and never touched again, and a router (the base with its own LoRA, retrained
-on the replay of every task seen) that picks the expert for each input. A step trains the new
-task's expert (the others are found in the registry), retrains the router over the pool,
-evaluates the routed bundle, and gates and promotes it (docs/method.md)."""
+task's data alone and never touched again, and a router that picks the expert for each input
+(the paper's: the base with its own LoRA, retrained on the replay of every task seen; or the
+training-free prototype router, by the `router_kind` setting). A step trains the new task's
+expert (the others are found in the registry), remakes the router over the pool, evaluates the
+routed bundle, and gates and promotes it (docs/method.md). To compare the kinds, a step also
+routes the same experts with the other kind and evaluates that bundle too."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from pydantic import BaseModel
 
 from components.evaluation.costs import StepCost
 from components.evaluation.routed import Evaluation
+from components.evaluation.routers import RouterKindResult, router_kind_result
 from components.jobs.evaluation import EvaluationJob
 from components.jobs.experts import ExpertJob
 from components.jobs.promotion import Promotion, PromotionJob
 from components.jobs.router import RouterJob
 from components.methods.method import Method, Runner, StepContext
+from components.models.mrlora.settings import ROUTER_KINDS, RouterKind
 from components.registry.adapters import AdapterRecord
 from components.timing import stage
+
+
+class Routing(BaseModel):
+    """The step's experts routed by a router of one kind, and that bundle's evaluation."""
+
+    kind: RouterKind
+    router: AdapterRecord
+    evaluation: Evaluation
 
 
 class LearnedStep(BaseModel):
@@ -24,6 +38,7 @@ class LearnedStep(BaseModel):
     router: AdapterRecord
     evaluation: Evaluation
     promotion: Promotion | None  # None: a comparison run, nothing promoted
+    routings: list[Routing] = []  # by every router kind made (the configured one first)
 
     def accuracies(self) -> dict[str, float]:
         return self.evaluation.accuracies()
@@ -63,14 +78,22 @@ class MrLora(Method[LearnedStep]):
         step = f"{c.new_task or 'retrain'} (step {c.step})"
         with stage(f"{step}: experts"):
             experts = runner.run_all([ExpertJob(scope=c.scope, task=task) for task in c.seen])
+        configured = c.scope.settings.router_kind
+        kinds = [configured, *(k for k in ROUTER_KINDS if k != configured and c.compare_routers)]
         with stage(f"{step}: router"):
-            router = runner.run(RouterJob(scope=c.scope, experts=experts))
-        with stage(f"{step}: evaluation"):
-            evaluation = runner.run(
-                EvaluationJob(
-                    scope=c.scope, router=router, experts=experts, evaluate_on=c.evaluate_on
-                )
+            routers = runner.run_all(
+                [RouterJob(scope=c.scope, experts=experts, kind=kind) for kind in kinds]
             )
+        with stage(f"{step}: evaluation"):
+            evaluations = runner.run_all(
+                [
+                    EvaluationJob(
+                        scope=c.scope, router=router, experts=experts, evaluate_on=c.evaluate_on
+                    )
+                    for router in routers
+                ]
+            )
+        router, evaluation = routers[0], evaluations[0]
         promotion = None
         if c.promote:
             with stage(f"{step}: gates and promotion"):
@@ -84,8 +107,34 @@ class MrLora(Method[LearnedStep]):
                     )
                 )
         return LearnedStep(
-            experts=experts, router=router, evaluation=evaluation, promotion=promotion
+            experts=experts,
+            router=router,
+            evaluation=evaluation,
+            promotion=promotion,
+            routings=[
+                Routing(kind=kind, router=r, evaluation=e)
+                for kind, r, e in zip(kinds, routers, evaluations, strict=True)
+            ],
         )
 
     def router_accuracy(self, outcome: LearnedStep) -> float | None:
         return outcome.evaluation.router_accuracy
+
+
+def router_kinds(steps: Sequence[LearnedStep]) -> list[RouterKindResult]:
+    """Each router kind the steps were routed with (the configured one first), side by side."""
+    if not steps:
+        return []
+    kinds = [routing.kind for routing in steps[-1].routings]
+    results = []
+    for i, kind in enumerate(kinds):
+        routings = [next(r for r in step.routings if r.kind == kind) for step in steps]
+        results.append(
+            router_kind_result(
+                kind,
+                i == 0,
+                [r.evaluation for r in routings],
+                [None if r.router.cost is None else r.router.cost.seconds for r in routings],
+            )
+        )
+    return results

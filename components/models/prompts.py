@@ -33,7 +33,7 @@ def prompt_text(processor: ProcessorMixin, question: str, context: str = "") -> 
     return processor.apply_chat_template(conversation, add_generation_prompt=True)  # type: ignore[arg-type]
 
 
-def _rgb(image: Image.Image) -> Image.Image:
+def rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
@@ -57,7 +57,7 @@ def encode_prompts(
     tokenizer = processor.tokenizer
     tokenizer.padding_side = padding_side
     encoded = processor(
-        images=[_rgb(s.image) for s in samples],
+        images=[rgb(s.image) for s in samples],
         text=[prompt_text(processor, s.question, s.context) for s in samples],
         return_tensors="pt",
         padding=True,
@@ -111,7 +111,7 @@ def encode_continuations(
     """Right-padded prompt texts that continue an already-encoded prefix (so no special tokens
     are added), with their images' pixel values."""
     encoded = _expanded_tokens(processor, rests, image_tokens, "right", add_special_tokens=False)
-    pixels = processor.image_processor([_rgb(image) for image in images], return_tensors="pt")
+    pixels = processor.image_processor([rgb(image) for image in images], return_tensors="pt")
     return {**encoded, "pixel_values": pixels["pixel_values"]}
 
 
@@ -132,7 +132,7 @@ class TrainingExample:
 def encode_example(processor: ProcessorMixin, sample: Sample) -> TrainingExample:
     tokenizer = processor.tokenizer
     prompt = processor(
-        images=[_rgb(sample.image)],
+        images=[rgb(sample.image)],
         text=[prompt_text(processor, sample.question, sample.context)],
         return_tensors=None,
     )

@@ -1,5 +1,5 @@
-"""Registered adapters (experts and routers): finding a reusable one by its key, recording a new
-one, and getting its files back."""
+"""Registered adapters (experts, and routers of either kind): finding a reusable one by its key,
+recording a new one, and getting its files back."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from mlflow.entities.model_registry import ModelVersion
 from pydantic import BaseModel
 
 from components.models.lora.adapters import AdapterRun, TrainingCost
+from components.models.mrlora.prototypes import is_prototype_router
 from components.registry.model_card import model_card
 from components.registry.models import download_version, find_version, log_training, register_folder
 
@@ -36,7 +37,7 @@ def reuse(name: str, key: str, folder: Path, task: str = "") -> AdapterRecord | 
     version = find_version(name, {KEY_TAG: key})
     if version is None:
         return None
-    if not (folder / "adapter_config.json").is_file():
+    if not on_disk(folder):
         folder = download_version(version, folder)
     return AdapterRecord(
         name=name,
@@ -48,6 +49,11 @@ def reuse(name: str, key: str, folder: Path, task: str = "") -> AdapterRecord | 
         task=task,
         cost=logged_cost(version.run_id),
     )
+
+
+def on_disk(folder: Path) -> bool:
+    """Whether `folder` holds an adapter, or a prototype router."""
+    return (folder / "adapter_config.json").is_file() or is_prototype_router(folder)
 
 
 def logged_cost(run_id: str | None) -> TrainingCost | None:

@@ -4,6 +4,7 @@ the champion bundle's, else the newest), the expert versions it routes to, and t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import mlflow
 from mlflow import MlflowClient
@@ -14,8 +15,9 @@ from pydantic import BaseModel
 from components.models.base.build import tiny_base_folder
 from components.models.base.loading import TINY, BaseRef, base_ref
 from components.models.lora.adapters import adapter_folder
+from components.models.mrlora.settings import RouterKind
 from components.models.mrlora.spec import RouterSpec, load_spec
-from components.registry.adapters import KEY_TAG
+from components.registry.adapters import KEY_TAG, on_disk
 from components.registry.models import (
     bundle_model_name,
     download_version,
@@ -27,6 +29,7 @@ from components.registry.tracking import configure_tracking
 from components.settings import Settings
 
 ROUTER_VERSION_TAG = "router_version"
+ROUTER_KIND_TAG = "router_kind"  # a bundle version's router: mllm (registered before: untagged)
 EXPERT_PREFIX = "expert-"  # a bundle model's artifact per expert: expert-<task>
 
 
@@ -39,15 +42,19 @@ class BundleParts(BaseModel):
     spec: RouterSpec
 
 
-def router_version(benchmark: str, version: str | None = None) -> ModelVersion:
-    """A given version, else the champion bundle's router, else the newest."""
+def router_version(benchmark: str, kind: RouterKind, version: str | None = None) -> ModelVersion:
+    """A given version of the `kind` router, else the champion bundle's router (of its own
+    kind), else the newest of `kind`."""
     client = MlflowClient()
-    name = router_model_name(benchmark)
+    name = router_model_name(benchmark, kind)
     if version is not None:
         return client.get_model_version(name, version)
     try:
         champion = client.get_model_version_by_alias(bundle_model_name(benchmark), CHAMPION)
-        return client.get_model_version(name, champion.tags[ROUTER_VERSION_TAG])
+        champion_kind = cast(RouterKind, champion.tags.get(ROUTER_KIND_TAG, "mllm"))
+        return client.get_model_version(
+            router_model_name(benchmark, champion_kind), champion.tags[ROUTER_VERSION_TAG]
+        )
     except MlflowException:
         versions = client.search_model_versions(
             f"name = '{name}'", order_by=["version_number DESC"]
@@ -60,7 +67,7 @@ def router_version(benchmark: str, version: str | None = None) -> ModelVersion:
 
 
 def _local(version: ModelVersion, folder: Path) -> Path:
-    if (folder / "adapter_config.json").is_file():
+    if on_disk(folder):
         return folder
     return download_version(version, folder)
 
@@ -93,7 +100,7 @@ def local_bundle(router: Path, experts: dict[str, Path], settings: Settings) -> 
 def resolve_bundle(benchmark: str, settings: Settings, version: str | None = None) -> BundleParts:
     configure_tracking(settings)
     client = MlflowClient()
-    router = router_version(benchmark, version)
+    router = router_version(benchmark, settings.router_kind, version)
     spec = RouterSpec.model_validate(
         mlflow.artifacts.load_dict(f"runs:/{router.run_id}/router_spec.json")
     )

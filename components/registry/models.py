@@ -19,6 +19,7 @@ from components.models.base.build import TinyBuild, tiny_base_folder
 from components.models.base.config import TinyBaseConfig
 from components.models.base.loading import BaseRef
 from components.models.lora.adapters import AdapterRun
+from components.models.mrlora.settings import RouterKind
 from components.registry.tracking import (
     KIND_TAG,
     experiment_id,
@@ -35,8 +36,8 @@ def expert_model_name(benchmark: str, task: str) -> str:
     return f"mllmcl-{benchmark}-expert-{task}"
 
 
-def router_model_name(benchmark: str) -> str:
-    return f"mllmcl-{benchmark}-router"
+def router_model_name(benchmark: str, kind: RouterKind = "mllm") -> str:
+    return f"mllmcl-{benchmark}-router" if kind == "mllm" else f"mllmcl-{benchmark}-{kind}-router"
 
 
 def bundle_model_name(benchmark: str) -> str:
@@ -60,10 +61,15 @@ def expert_description(benchmark: str, task: str) -> str:
     )
 
 
-def router_description(benchmark: str) -> str:
+def router_description(benchmark: str, kind: RouterKind = "mllm") -> str:
+    what = {
+        "mllm": "a LoRA adapter on the base that answers, for an image and question, the letter "
+        "of the expert to route to. Trained on",
+        "prototype": "training-free: the base's own features of image and question, each task's "
+        "prototype, and a softmax head over the tasks (prototypes.safetensors). Built from",
+    }[kind]
     return (
-        f"MR-LoRA router of the {benchmark} benchmark: a LoRA adapter on the base that answers, "
-        "for an image and question, the letter of the expert to route to. Trained on the replay "
+        f"MR-LoRA {kind} router of the {benchmark} benchmark: {what} the replay "
         "samples of every task seen so far; one version per expert pool. Tags: `step` (how many "
         "tasks), `tasks`, `experts` (task:version of each expert it routes to), "
         "`router_accuracy` (share of test items routed to their own task's expert, %)."

@@ -1,7 +1,8 @@
 """A benchmark's results into its pipeline run: the metrics of every method (with their mean and
 spread over the protocol's runs, and its costs), each task's accuracy at every step (a curve per
-task), the report's files (every run's table among them) as artifacts, and its description: the
-comparison table and what its metrics mean."""
+task), each router kind's accuracy at every step and its costs, the report's files (every run's
+table among them) as artifacts, and its description: the comparison table and what its metrics
+mean."""
 
 from __future__ import annotations
 
@@ -42,6 +43,16 @@ def log_report(settings: Settings, run_id: str, results: BenchmarkResults, folde
         for step, row in enumerate(method.matrix, start=1):
             for task, accuracy in zip(method.tasks, row, strict=True):
                 client.log_metric(run_id, f"{name}.accuracy.{task}", accuracy, step=step)
+    for kind in results.routers:  # each router kind: a curve over the steps, and its costs
+        for step, (accuracy, unsure) in enumerate(
+            zip(kind.accuracy, kind.low_confidence, strict=True), start=1
+        ):
+            client.log_metric(run_id, f"router.{kind.kind}.accuracy", accuracy, step=step)
+            client.log_metric(run_id, f"router.{kind.kind}.low_confidence", unsure, step=step)
+        client.log_metric(run_id, f"router.{kind.kind}.MFN", kind.mean_final)
+        client.log_metric(run_id, f"router.{kind.kind}.seconds_per_item", kind.seconds_per_item)
+        if kind.build_seconds is not None:
+            client.log_metric(run_id, f"router.{kind.kind}.build_seconds", kind.build_seconds)
     client.log_artifacts(run_id, str(folder), "report")
     describe(run_id, description(results))
 

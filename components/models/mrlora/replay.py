@@ -18,12 +18,16 @@ def seen_spec(manifest: Manifest, tasks: list[str], template: str) -> RouterSpec
     return router_spec([manifest.task(name).spec for name in tasks], template)
 
 
-def replay_samples(data_dir: Path, benchmark: str, spec: RouterSpec):
-    replay = {
+def replay_by_task(data_dir: Path, benchmark: str, spec: RouterSpec) -> dict[str, list[Sample]]:
+    """Each pooled task's replay samples, as they were asked."""
+    return {
         e.task: training_samples(load_split(data_dir, benchmark, e.task, "router"))
         for e in spec.experts
     }
-    return routing_samples(spec, replay)
+
+
+def replay_samples(data_dir: Path, benchmark: str, spec: RouterSpec) -> list[Sample]:
+    return routing_samples(spec, replay_by_task(data_dir, benchmark, spec))
 
 
 def replay_digest(manifest: Manifest, tasks: list[str]) -> str:

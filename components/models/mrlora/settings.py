@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 Decoding = Literal["constrained", "official"]
+# mllm: the paper's router (the base with its own LoRA); prototype: the base's features and a head
+RouterKind = Literal["mllm", "prototype"]
+ROUTER_KINDS: tuple[RouterKind, ...] = ("mllm", "prototype")
 
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"

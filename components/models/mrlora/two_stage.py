@@ -1,7 +1,10 @@
 """Two-stage MR-LoRA inference: (1) the router reads image + question and picks an expert,
-(2) only that expert (base + its LoRA) answers. Batched and grouped by expert; when no adapter
-touches the vision tower, each image goes through it once and both stages reuse its features
-(each adapter still applies its own projector)."""
+(2) only that expert (base + its LoRA) answers. The router is of either kind: the MLLM router
+(the base with its own LoRA, answering a letter) or the prototype router (the base's features,
+no adapter; components/models/mrlora/prototypes.py), told apart by the router folder's files.
+Batched and grouped by expert; when no adapter touches the vision tower, each image goes
+through it once and both stages reuse its features (each adapter still applies its own
+projector)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import json
 import random
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from components.models.mrlora.letters import (
     decode_official,
     letter_token_ids,
 )
+from components.models.mrlora.prototypes import Prototypes, base_features, router_kind
 from components.models.mrlora.settings import Decoding
 from components.models.mrlora.spec import RouterSpec
 from components.models.prompts import (
@@ -35,8 +40,10 @@ from components.models.prompts import (
     encode_prompt_text,
     encode_prompts,
     on_device,
+    rgb,
     split_at_image,
 )
+from components.models.vision import vision_states
 
 ROUTER = "router"
 
@@ -55,9 +62,19 @@ class RouterPrefix:
 class Routed(BaseModel):
     task: str
     letter: str
-    router_output: str
-    confidence: float  # the letter's probability among the candidates, as the router saw it
+    router_output: str  # the MLLM router's text, or the prototype router's task
+    confidence: float  # the chosen expert's probability among the pool, as the router saw it
     answer: str = ""
+
+
+@dataclass
+class RoutedBatch:
+    """A routed batch, and what its experts reuse of the routing's work on the images."""
+
+    routed: list[Routed]
+    image_tokens: int  # how many tokens an image takes in a prompt
+    states: torch.Tensor | None  # the images' vision features, when no adapter touches the tower
+    pixels: torch.Tensor  # the images' pixel values, for experts that adapt the tower
 
 
 def adapter_touches_vision(folder: Path) -> bool:
@@ -66,7 +83,8 @@ def adapter_touches_vision(folder: Path) -> bool:
 
 
 class TwoStage:
-    """The routed bundle: base + router adapter + one adapter per expert, loaded once."""
+    """The routed bundle: base + router (an adapter, or prototypes) + one adapter per expert,
+    loaded once."""
 
     def __init__(
         self,
@@ -84,8 +102,16 @@ class TwoStage:
         self.decoding = decoding
         self.max_new_tokens = max_new_tokens
         self.rng = random.Random(seed)
-        self.model, self.processor = load_adapters(base, {ROUTER: router, **experts}, dtype, device)
-        self.share_vision = not any(adapter_touches_vision(p) for p in [router, *experts.values()])
+        self.kind = router_kind(router)
+        adapters = dict(experts) if self.kind == "prototype" else {ROUTER: router, **experts}
+        self.model, self.processor = load_adapters(base, adapters, dtype, device)
+        self.share_vision = not any(adapter_touches_vision(p) for p in adapters.values())
+        self.prototypes = Prototypes.load(router) if self.kind == "prototype" else None
+        if self.prototypes is not None and set(self.prototypes.tasks) != set(experts):
+            raise ValueError(
+                f"the prototype router at {router} routes to {', '.join(self.prototypes.tasks)}, "
+                f"not to the experts given ({', '.join(experts)})"
+            )
         self.letter_ids = letter_token_ids(self.processor, spec.letters)
         self._prefix: RouterPrefix | None = None
 
@@ -107,13 +133,7 @@ class TwoStage:
 
     # -- vision features, computed once per image -------------------------------------------
     def _vision_states(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        llava, config = self._llava.model, self._llava.config
-        hidden = llava.vision_tower(pixel_values, output_hidden_states=True).hidden_states
-        layers = config.vision_feature_layer
-        selected = [hidden[layer] for layer in ([layers] if isinstance(layers, int) else layers)]
-        if config.vision_feature_select_strategy == "default":
-            selected = [h[:, 1:] for h in selected]
-        return torch.cat(selected, dim=-1)
+        return vision_states(self._llava, pixel_values)
 
     def _image_inputs(self, encoded: Encoded, states: torch.Tensor | None) -> dict[str, Any]:
         """Model inputs: cached features through the active adapter's projector, or
@@ -206,11 +226,11 @@ class TwoStage:
         return constrained_letters(self.model, inputs, last, self.letter_ids, self.spec.letters)
 
     @torch.inference_mode()
-    def _route_batch(
-        self, samples: Sequence[Sample]
-    ) -> tuple[list[Routed], torch.Tensor | None, int]:
-        """Routes a batch; also returns the images' vision features (when shared) and how many
-        tokens an image takes in a prompt."""
+    def _route_batch(self, samples: Sequence[Sample]) -> RoutedBatch:
+        """Routes a batch; also returns the images' pixel values and (when shared) vision
+        features, and how many tokens an image takes in a prompt."""
+        if self.prototypes is not None:
+            return self._route_by_prototypes(samples, self.prototypes)
         prompts = [self.spec.sample(s.image, s.question) for s in samples]
         self._use(ROUTER)
         if self.decoding == "constrained":
@@ -243,12 +263,32 @@ class TwoStage:
             for (letter, confidence), text in zip(chosen, outputs, strict=True)
         ]
         image_id = self._llava.config.image_token_id
-        return routed, states, int((encoded["input_ids"][0] == image_id).sum())
+        image_tokens = int((encoded["input_ids"][0] == image_id).sum())
+        return RoutedBatch(routed, image_tokens, states, encoded["pixel_values"])
+
+    def _route_by_prototypes(
+        self, samples: Sequence[Sample], prototypes: Prototypes
+    ) -> RoutedBatch:
+        """The base's features of each sample through the prototype router's head. The images'
+        vision states come from the unadapted tower: the experts reuse them when no adapter
+        touches it, else they reuse the pixel values."""
+        pixels = self.processor.image_processor(  # type: ignore[attr-defined]
+            images=[rgb(s.image) for s in samples], return_tensors="pt"
+        )["pixel_values"].to(self.model.device, self.model.dtype)
+        unadapted = nullcontext() if self.share_vision else self.model.disable_adapter()
+        with unadapted:
+            states = self._vision_states(pixels)
+        features = base_features(self.model, self.processor, samples, states)
+        routed = [
+            Routed(task=task, letter=self.spec.letter_of(task), router_output=task, confidence=p)
+            for task, p in prototypes.route(features)
+        ]
+        return RoutedBatch(routed, states.shape[1], states if self.share_vision else None, pixels)
 
     def route(self, samples: Sequence[Sample], batch_size: int = 32) -> list[Routed]:
         routed: list[Routed] = []
         for start in range(0, len(samples), batch_size):
-            routed += self._route_batch(samples[start : start + batch_size])[0]
+            routed += self._route_batch(samples[start : start + batch_size]).routed
         return routed
 
     @torch.inference_mode()
@@ -264,16 +304,15 @@ class TwoStage:
         return results
 
     def _answer_chunk(self, samples: Sequence[Sample], batch_size: int) -> list[Routed]:
-        routed: list[Routed] = []
-        states: list[torch.Tensor] = []
-        for start in range(0, len(samples), batch_size):
-            batch_routed, batch_states, image_tokens = self._route_batch(
-                samples[start : start + batch_size]
-            )
-            routed += batch_routed
-            if batch_states is not None:
-                states.append(batch_states)
-        shared = torch.cat(states) if states else None
+        batches = [
+            self._route_batch(samples[start : start + batch_size])
+            for start in range(0, len(samples), batch_size)
+        ]
+        routed = [r for batch in batches for r in batch.routed]
+        image_tokens = batches[0].image_tokens
+        states = [b.states for b in batches if b.states is not None]
+        shared = torch.cat(states) if len(states) == len(batches) else None
+        pixels = None if shared is not None else torch.cat([b.pixels for b in batches])
         groups: dict[str, list[int]] = defaultdict(list)
         for row, item in enumerate(routed):
             groups[item.task].append(row)
@@ -282,11 +321,11 @@ class TwoStage:
             for start in range(0, len(rows), batch_size):
                 part = rows[start : start + batch_size]
                 batch = [samples[row] for row in part]
-                if shared is None:  # adapted vision towers: each expert needs the pixels
-                    encoded = encode_prompts(self.processor, batch)
-                else:  # features computed once already: the experts need only the text
-                    encoded = encode_prompt_text(self.processor, batch, image_tokens)
+                # the images were encoded for the router: the experts need only the text
+                encoded = encode_prompt_text(self.processor, batch, image_tokens)
                 encoded = on_device(encoded, self.model.device)
+                if pixels is not None:  # adapted vision towers: each expert sees the pixels
+                    encoded["pixel_values"] = pixels[part]
                 part_states = None if shared is None else shared[part]
                 inputs = self._image_inputs(encoded, part_states)
                 for row, text in zip(part, self._generate(inputs), strict=True):
