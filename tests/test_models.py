@@ -46,6 +46,7 @@ from components.models.prompts import (
     split_at_image,
 )
 from components.models.samples import evaluation_samples, task_samples, training_samples
+from components.models.vision import vision_states
 from tests.helpers import FAST_EXPERT, ONE_EPOCH_EXPERT, train_micro_expert
 
 
@@ -445,7 +446,22 @@ def test_prototype_features_are_the_base_own_whatever_expert_is_active(
     under = base_features(model, processor, samples)
     assert torch.allclose(alone.image, under.image, atol=1e-5)
     assert torch.allclose(alone.question, under.question, atol=1e-5)
-    assert model.active_adapter == "Fin"  # switched back on
+    assert model.active_adapter == "Fin"
+    # a LoRA in the tower (as the ability track's experts have): off for the features only
+    from peft import LoraConfig, get_peft_model
+
+    tower_lora = LoraConfig(
+        r=4, target_modules=r".*vision_tower.*(q_proj|fc1)", init_lora_weights=False
+    )
+    adapted = get_peft_model(load_base(tiny_base.ref.name_or_path)[0], tower_lora)
+    pixels = processor.image_processor(images=[s.image for s in samples], return_tensors="pt")[
+        "pixel_values"
+    ]
+    llava = adapted.get_base_model()
+    before = vision_states(llava, pixels)
+    assert not torch.allclose(before.mean(dim=1), alone.image, atol=1e-3)  # the LoRA matters
+    assert torch.allclose(base_features(adapted, processor, samples).image, alone.image, atol=1e-5)
+    assert torch.equal(vision_states(llava, pixels), before)  # switched back on
 
 
 def test_prototype_router_is_built_and_costs_what_its_head_holds(prototype_router):

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from peft import PeftModel
+from peft.tuners.tuners_utils import BaseTunerLayer
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from transformers import ProcessorMixin
@@ -47,6 +48,29 @@ class Features:
         return torch.cat([self.image, self.question], dim=1)
 
 
+@contextmanager
+def unadapted_tower(llava: Any) -> Iterator[None]:
+    """The vision tower as the base has it: any adapter layers in it switched off meanwhile
+    (only the tower's: switching a whole PeftModel walks every layer, tens of milliseconds on
+    each call even for the tiny base)."""
+    layers = [m for m in llava.model.vision_tower.modules() if isinstance(m, BaseTunerLayer)]
+    enabled = [layer for layer in layers if not layer.disable_adapters]
+    for layer in enabled:
+        layer.enable_adapters(False)
+    try:
+        yield
+    finally:
+        for layer in enabled:
+            layer.enable_adapters(True)
+
+
+def base_embeddings(llava: Any) -> torch.nn.Module:
+    """The base's input embeddings, also where an adapter trains its own copy of them (peft
+    keeps the base's as the wrapper's `original_module`)."""
+    embeddings = llava.get_input_embeddings()
+    return getattr(embeddings, "original_module", embeddings)
+
+
 @torch.inference_mode()
 def base_features(
     model: Any,
@@ -55,32 +79,27 @@ def base_features(
     states: torch.Tensor | None = None,
 ) -> Features:
     """Per sample, the base's mean image state and its question's mean input embedding
-    (float32, on the CPU). `model` is a LLaVA or a PeftModel around one (its adapters are
-    switched off here); `states`: the images' vision states when already computed by an
-    unadapted tower."""
-    unadapted = model.disable_adapter() if isinstance(model, PeftModel) else nullcontext()
+    (float32, on the CPU), whatever adapters `model` (a LLaVA, or a PeftModel around one)
+    holds; `states`: the images' vision states when already computed by the base's tower."""
     llava: Any = model.get_base_model() if isinstance(model, PeftModel) else model
-    with unadapted:
-        device = llava.device
-        if states is None:
-            parts = []
+    device = llava.device
+    if states is None:
+        parts = []
+        with unadapted_tower(llava):
             for start in range(0, len(samples), FEATURE_BATCH):
                 images = [rgb(s.image) for s in samples[start : start + FEATURE_BATCH]]
                 pixels = processor.image_processor(images=images, return_tensors="pt")
                 values = pixels["pixel_values"].to(device, llava.dtype)
                 parts.append(vision_states(llava, values))
-            states = torch.cat(parts)
-        tokenizer = processor.tokenizer
-        tokenizer.padding_side = "right"
-        questions = tokenizer(
-            [s.question for s in samples],
-            add_special_tokens=False,
-            padding=True,
-            return_tensors="pt",
-        ).to(device)
-        embedded = llava.get_input_embeddings()(questions["input_ids"]).float()
-        mask = questions["attention_mask"][..., None].float()
-        question = (embedded * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        states = torch.cat(parts)
+    tokenizer = processor.tokenizer
+    tokenizer.padding_side = "right"
+    questions = tokenizer(
+        [s.question for s in samples], add_special_tokens=False, padding=True, return_tensors="pt"
+    ).to(device)
+    embedded = base_embeddings(llava)(questions["input_ids"]).float()
+    mask = questions["attention_mask"][..., None].float()
+    question = (embedded * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
     return Features(image=states.float().mean(dim=1).cpu(), question=question.cpu())
 
 

@@ -13,7 +13,6 @@ import json
 import random
 from collections import defaultdict
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,12 @@ from components.models.mrlora.letters import (
     decode_official,
     letter_token_ids,
 )
-from components.models.mrlora.prototypes import Prototypes, base_features, router_kind
+from components.models.mrlora.prototypes import (
+    Prototypes,
+    base_features,
+    router_kind,
+    unadapted_tower,
+)
 from components.models.mrlora.settings import Decoding
 from components.models.mrlora.spec import RouterSpec
 from components.models.prompts import (
@@ -275,8 +279,7 @@ class TwoStage:
         pixels = self.processor.image_processor(  # type: ignore[attr-defined]
             images=[rgb(s.image) for s in samples], return_tensors="pt"
         )["pixel_values"].to(self.model.device, self.model.dtype)
-        unadapted = nullcontext() if self.share_vision else self.model.disable_adapter()
-        with unadapted:
+        with unadapted_tower(self._llava):  # where no adapter touches it, the same tower
             states = self._vision_states(pixels)
         features = base_features(self.model, self.processor, samples, states)
         routed = [
