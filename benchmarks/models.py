@@ -23,6 +23,7 @@ import random
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 import torch
 
@@ -65,6 +66,7 @@ def prepare(track: str, home: Path) -> Path:
 
 # The router targets: the prototype router's least accuracy at any step per track, its routed
 # cost, the MLLM router's routed cost where the vision features are shared, the separation.
+TIMING_ROUNDS = 3
 PROTOTYPE_ACCURACY = {"domain": 97.0, "ability": 90.0}
 PROTOTYPE_COST = 1.1
 MLLM_COST = 1.4
@@ -176,9 +178,6 @@ def bench_track(
     for name in tasks:
         samples += evaluation_samples(load_split(data_dir, track, name, "test"))[0]
     shuffled = random.Random(0).sample(samples, len(samples))
-    one_expert = one_expert_rate(base, data_dir, track, tasks, adapters)
-    figures["one_expert_samples_per_second"] = round(one_expert, 1)
-    print(f"[{track}] one expert alone: {one_expert:.1f} samples/s", flush=True)
     replay = replay_by_task(data_dir, track, spec)
     figures["prototype_steps"] = prototype_steps(base, data_dir, track, tasks, adapters, replay)
     prototypes = build_prototype_router(
@@ -189,18 +188,29 @@ def bench_track(
     bundles = {}
     for name, folder in routers.items():
         decoding = "official" if name == "official" else "constrained"
-        bundle = TwoStage(base.ref.name_or_path, folder, adapters, spec, decoding, dtype)
-        bundles[name] = bundle
+        bundles[name] = TwoStage(base.ref.name_or_path, folder, adapters, spec, decoding, dtype)
+    # This machine's speed drifts over minutes: each round times one expert alone and then
+    # every routed bundle, and each figure is the median over the rounds of its own round's.
+    rounds = []
+    for _ in range(TIMING_ROUNDS):
+        one = one_expert_rate(base, data_dir, track, tasks, adapters)
+        rounds.append((one, {name: timed_stages(b, samples) for name, b in bundles.items()}))
+    one_expert = median(one for one, _ in rounds)
+    figures["one_expert_samples_per_second"] = round(one_expert, 1)
+    print(f"[{track}] one expert alone: {one_expert:.1f} samples/s", flush=True)
+    for name, bundle in bundles.items():
         routing = evaluate_router(bundle, data_dir, track, spec)
-        stages = timed_stages(bundle, samples)
         _, shuffled_seconds = timed(bundle.answer, shuffled)
+        stages = {k: median(r[name][k] for _, r in rounds) for k in rounds[0][1][name]}
+        costs = [one * r[name]["total"] / len(samples) for one, r in rounds]
         figures[name] = {
             "router_accuracy": round(routing.accuracy, 2),
             "router_per_task": {k: round(v, 1) for k, v in routing.per_task.items()},
             "samples_per_second": round(len(samples) / stages["total"], 1),
             "shuffled_samples_per_second": round(len(samples) / shuffled_seconds, 1),
             "ms_per_item": {k: round(1000 * v / len(samples), 2) for k, v in stages.items()},
-            "cost_vs_one_expert": round(one_expert * stages["total"] / len(samples), 2),
+            "cost_vs_one_expert": round(median(costs), 2),
+            "cost_each_round": [round(c, 2) for c in costs],
         }
         print(f"[{track}] {name} router: {figures[name]}", flush=True)
     figures["prototype_build_seconds"] = round(prototypes.seconds, 2)
