@@ -1,4 +1,4 @@
-"""The prototype router: training-free routing to the expert whose task prototype lies nearest.
+"""The prototype router: training-free routing on the base's own features of image and question.
 
 A sample's features are the base's own (no adapter): the mean of its image's vision-tower states
 (the features every expert's projector reads) and the mean of its question's input embeddings.
@@ -33,7 +33,7 @@ from components.models.prompts import Sample, rgb
 from components.models.vision import vision_states
 
 PROTOTYPES_FILE = "prototypes.safetensors"
-# Features per part: a batch of images through the vision tower at a time.
+# Images per pass through the vision tower when the features compute their states.
 FEATURE_BATCH = 64
 
 
