@@ -89,7 +89,8 @@ def bundle_description(benchmark: str, gates: Mapping[str, Any]) -> str:
         f"Gate thresholds at the latest registration: {thresholds}.\n\n"
         "Each version opens its description with its verdict, then its gate table; tags: "
         "`accuracy.<task>`, `gates`, `gates_passed`, `verdict` (and `verdict.<n>`, every "
-        "verdict in order), `new_task`, `experts`, `router_version`, `data_version`."
+        "verdict in order), `new_task`, `experts`, `router_version`, `router_kind` (mllm or "
+        "prototype), `data_version`."
     )
 
 
