@@ -177,7 +177,8 @@ def run_benchmark(
         steps = []  # MR-LoRA: each step a task arrival, with gates and promotion
         for i, name in enumerate(tasks, start=1):
             with stage(f"mr-lora: {name} arrives", timings):
-                steps.append(on_cluster(learn_task)(track, name, tasks[:i], tasks, run, True))
+                arrival = on_cluster(learn_task)
+                steps.append(arrival(track, name, tasks[:i], tasks, run, compare_routers=True))
         every: dict[str, list[MethodResult]] = {name: [] for name in methods}
         if MrLora.name in methods:
             every[MrLora.name].append(
