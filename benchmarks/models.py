@@ -266,13 +266,14 @@ def prototype_steps(base, data_dir: Path, track: str, tasks: list[str], adapters
     """The prototype router after each step (the tasks seen so far): its router accuracy on the
     seen tasks' test items and the seconds to build it."""
     steps = []
+    manifest = read_manifest(data_dir / track)
     with tempfile.TemporaryDirectory(prefix="mllmcl-prototypes-") as scratch:
         for step in range(1, len(tasks) + 1):
             seen = tasks[:step]
             built = build_prototype_router(
                 base.ref.name_or_path, {t: replay[t] for t in seen}, Path(scratch) / str(step)
             )
-            spec = seen_spec(read_manifest(data_dir / track), seen, DEFAULT_TEMPLATE)
+            spec = seen_spec(manifest, seen, DEFAULT_TEMPLATE)
             pool = {t: adapters[t] for t in seen}
             bundle = TwoStage(base.ref.name_or_path, built.folder, pool, spec)
             routing = evaluate_router(bundle, data_dir, track, spec)

@@ -5,6 +5,7 @@ alone (a baseline adapter, or the base for the Zero-shot row)."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -88,15 +89,11 @@ class Evaluation(BaseModel):
 
     def confusion(self) -> dict[str, dict[str, int]]:
         """Over the tasks with an expert: each task's items by the expert they were routed to."""
-        confusion: dict[str, dict[str, int]] = {}
-        for task, s in self.scores.items():
-            if s.routed_right is None:
-                continue
-            routed = confusion[task] = {}
-            for p in s.predictions:
-                expert = str(p["metadata"].get("expert", ""))
-                routed[expert] = routed.get(expert, 0) + 1
-        return confusion
+        return {
+            task: dict(Counter(str(p["metadata"].get("expert", "")) for p in s.predictions))
+            for task, s in self.scores.items()
+            if s.routed_right is not None
+        }
 
     def low_confidence_share(self) -> float:
         """Percent of the items of tasks with an expert routed below the confidence floor."""

@@ -35,10 +35,16 @@ class Routing(BaseModel):
 
 class LearnedStep(BaseModel):
     experts: list[AdapterRecord]
-    router: AdapterRecord
-    evaluation: Evaluation
+    routings: list[Routing]  # by every router kind made, the configured one (gated) first
     promotion: Promotion | None  # None: a comparison run, nothing promoted
-    routings: list[Routing] = []  # by every router kind made (the configured one first)
+
+    @property
+    def router(self) -> AdapterRecord:
+        return self.routings[0].router
+
+    @property
+    def evaluation(self) -> Evaluation:
+        return self.routings[0].evaluation
 
     def accuracies(self) -> dict[str, float]:
         return self.evaluation.accuracies()
@@ -108,8 +114,6 @@ class MrLora(Method[LearnedStep]):
                 )
         return LearnedStep(
             experts=experts,
-            router=router,
-            evaluation=evaluation,
             promotion=promotion,
             routings=[
                 Routing(kind=kind, router=r, evaluation=e)

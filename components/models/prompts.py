@@ -111,8 +111,13 @@ def encode_continuations(
     """Right-padded prompt texts that continue an already-encoded prefix (so no special tokens
     are added), with their images' pixel values."""
     encoded = _expanded_tokens(processor, rests, image_tokens, "right", add_special_tokens=False)
+    return {**encoded, "pixel_values": image_pixels(processor, images)}
+
+
+def image_pixels(processor: ProcessorMixin, images: Sequence[Image.Image]) -> torch.Tensor:
+    """The images' pixel values as the processor prepares them, without any text."""
     pixels = processor.image_processor([rgb(image) for image in images], return_tensors="pt")
-    return {**encoded, "pixel_values": pixels["pixel_values"]}
+    return pixels["pixel_values"]
 
 
 @dataclass

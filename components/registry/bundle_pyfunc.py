@@ -1,9 +1,9 @@
 """The routed MR-LoRA bundle as an MLflow pyfunc model, logged from code (no pickle): MLflow
 runs this file when it loads the model. Input: a DataFrame with `image` (base64 image bytes or a
 data URI) and `question`; output: `answer`, `expert` (the chosen task), `letter`, `confidence`
-(the letter's probability among the experts' letters), `low_confidence` (below the floor the
-bundle was registered with: an input no expert may know) and `notes` (what was done to the row,
-such as a question cut to the limit).
+(the chosen expert's probability among the pool, as the router gave it), `low_confidence`
+(below the floor the bundle was registered with: an input no expert may know) and `notes`
+(what was done to the row, such as a question cut to the limit).
 
 Requests are untrusted (components/serving/limits.py) and may come from many threads at once:
 every row is checked before any work, and one worker answers the queued requests together."""

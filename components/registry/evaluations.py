@@ -9,7 +9,6 @@ the chosen expert and the router's confidence)."""
 from __future__ import annotations
 
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 import mlflow
@@ -45,11 +44,7 @@ def log_evaluation(evaluation: Evaluation, step: int, prefix: str = "") -> None:
             mlflow.log_table(pd.DataFrame(result.table()), f"{prefix}predictions/{task}.json")
             mlflow.log_dict(result.report, f"{prefix}scores/step-{step}/{task}.json")
         mlflow.log_artifacts(str(folder), f"{prefix}predictions/step-{step}")
-        routed = {
-            task: dict(Counter(p["metadata"]["expert"] for p in result.predictions))
-            for task, result in evaluation.scores.items()
-            if result.routed_right is not None
-        }
+        routed = evaluation.confusion()
         if routed:
             png = confusion_png(routed, list(routed), folder / "router_confusion.png", "routing")
             mlflow.log_artifact(str(png), f"{prefix}routing/step-{step}")

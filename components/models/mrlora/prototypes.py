@@ -29,7 +29,7 @@ from transformers import ProcessorMixin
 from components.models.base.loading import load_base
 from components.models.lora.adapters import AdapterRun
 from components.models.mrlora.settings import RouterKind
-from components.models.prompts import Sample, rgb
+from components.models.prompts import Sample, image_pixels
 from components.models.vision import vision_states
 
 PROTOTYPES_FILE = "prototypes.safetensors"
@@ -87,10 +87,9 @@ def base_features(
         parts = []
         with unadapted_tower(llava):
             for start in range(0, len(samples), FEATURE_BATCH):
-                images = [rgb(s.image) for s in samples[start : start + FEATURE_BATCH]]
-                pixels = processor.image_processor(images=images, return_tensors="pt")
-                values = pixels["pixel_values"].to(device, llava.dtype)
-                parts.append(vision_states(llava, values))
+                images = [s.image for s in samples[start : start + FEATURE_BATCH]]
+                pixels = image_pixels(processor, images).to(device, llava.dtype)
+                parts.append(vision_states(llava, pixels))
         states = torch.cat(parts)
     tokenizer = processor.tokenizer
     tokenizer.padding_side = "right"
@@ -111,12 +110,11 @@ HEAD_WEIGHT_DECAY = 1e-3
 
 @dataclass(frozen=True)
 class Prototypes:
-    """The routing model: where features are centred, each task's prototype, and a softmax head
-    over the tasks on the centred, normalised features."""
+    """The routing model: where features are centred, and a softmax head over the tasks on the
+    centred, normalised features (fitted from the tasks' prototypes)."""
 
     tasks: tuple[str, ...]
     centre: torch.Tensor  # (D,): the replay features' mean
-    means: torch.Tensor  # (T, D): each task's prototype
     weight: torch.Tensor  # (D, T): the head
     bias: torch.Tensor  # (T,)
     image_dims: int  # the first image_dims feature dimensions are the image's
@@ -136,7 +134,7 @@ class Prototypes:
         rows = torch.tensor([tasks.index(label) for label in labels])
         means = torch.stack([embedded[rows == i].mean(dim=0) for i in range(len(tasks))])
         weight, bias = _fit_head(embedded, rows, means)
-        return cls(tasks, centre, means, weight, bias, image_dims)
+        return cls(tasks, centre, weight, bias, image_dims)
 
     def route(self, features: Features) -> list[tuple[str, float]]:
         """Per row: the task the head gives the highest probability, and that probability."""
@@ -163,15 +161,15 @@ class Prototypes:
         try:
             tasks = tuple(metadata["tasks"].split("\n"))
             image_dims = int(metadata["image_dims"])
-            centre, means, weight, bias = (tensors[name] for name in _TENSORS)
+            centre, weight, bias = (tensors[name] for name in _TENSORS)
         except (KeyError, ValueError) as missing:
             raise ValueError(f"{path}: not a prototype router's file ({missing})") from None
-        if means.shape[0] != len(tasks) or weight.shape != (centre.shape[0], len(tasks)):
+        if weight.shape != (centre.shape[0], len(tasks)) or bias.shape != (len(tasks),):
             raise ValueError(f"{path}: its tensors do not fit its {len(tasks)} tasks")
-        return cls(tasks, centre, means, weight, bias, image_dims)
+        return cls(tasks, centre, weight, bias, image_dims)
 
 
-_TENSORS = ("centre", "means", "weight", "bias")
+_TENSORS = ("centre", "weight", "bias")
 
 
 def _fit_head(

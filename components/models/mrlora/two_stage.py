@@ -43,8 +43,8 @@ from components.models.prompts import (
     encode_continuations,
     encode_prompt_text,
     encode_prompts,
+    image_pixels,
     on_device,
-    rgb,
     split_at_image,
 )
 from components.models.vision import vision_states
@@ -134,10 +134,6 @@ class TwoStage:
         """Activate an adapter; peft's switch walks every module, so only when it changes."""
         if self.model.active_adapter != adapter:
             self.model.set_adapter(adapter)
-
-    # -- vision features, computed once per image -------------------------------------------
-    def _vision_states(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return vision_states(self._llava, pixel_values)
 
     def _image_inputs(self, encoded: Encoded, states: torch.Tensor | None) -> dict[str, Any]:
         """Model inputs: cached features through the active adapter's projector, or
@@ -244,7 +240,8 @@ class TwoStage:
         else:
             encoded = encode_prompts(self.processor, prompts)
         encoded = on_device(encoded, self.model.device)
-        states = self._vision_states(encoded["pixel_values"]) if self.share_vision else None
+        pixels = encoded["pixel_values"]
+        states = vision_states(self._llava, pixels) if self.share_vision else None
         if self.decoding == "constrained":
             chosen = self._constrained(encoded, states, prefix)
             outputs = [letter for letter, _ in chosen]
@@ -268,7 +265,7 @@ class TwoStage:
         ]
         image_id = self._llava.config.image_token_id
         image_tokens = int((encoded["input_ids"][0] == image_id).sum())
-        return RoutedBatch(routed, image_tokens, states, encoded["pixel_values"])
+        return RoutedBatch(routed, image_tokens, states, pixels)
 
     def _route_by_prototypes(
         self, samples: Sequence[Sample], prototypes: Prototypes
@@ -276,11 +273,10 @@ class TwoStage:
         """The base's features of each sample through the prototype router's head. The images'
         vision states come from the unadapted tower: the experts reuse them when no adapter
         touches it, else they reuse the pixel values."""
-        pixels = self.processor.image_processor(  # type: ignore[attr-defined]
-            images=[rgb(s.image) for s in samples], return_tensors="pt"
-        )["pixel_values"].to(self.model.device, self.model.dtype)
+        pixels = image_pixels(self.processor, [s.image for s in samples])
+        pixels = pixels.to(self.model.device, self.model.dtype)
         with unadapted_tower(self._llava):  # where no adapter touches it, the same tower
-            states = self._vision_states(pixels)
+            states = vision_states(self._llava, pixels)
         features = base_features(self.model, self.processor, samples, states)
         routed = [
             Routed(task=task, letter=self.spec.letter_of(task), router_output=task, confidence=p)
