@@ -7,9 +7,9 @@ every step (time, routing accuracy on the tasks seen so far), then time inferenc
 alone, and routed by each router (the MLLM router constrained and official, the prototype
 router), split by stage (vision tower, the rest of routing, the experts' answers). Last, with
 several tracks: each router's low-confidence share on its own tasks' test items and on the
-other tracks' (tasks no expert learned).
+other tracks' (tasks no expert learned), at its kind's floor and at each of a grid of floors.
 
-    .venv/bin/python benchmarks/models.py [--tracks domain,ability] [--out DIR] [--floor 0.5]
+    .venv/bin/python benchmarks/models.py [--tracks domain,ability] [--out DIR]
 
 On a GPU machine without MLflow, Prefect and DVC, `--prepared DIR` reads data already prepared
 elsewhere (a copy of data/) and skips generation and preparation.
@@ -37,10 +37,11 @@ from components.models.mrlora.experts import expert_settings, train_expert
 from components.models.mrlora.prototypes import build_prototype_router
 from components.models.mrlora.replay import replay_by_task, replay_samples, seen_spec
 from components.models.mrlora.router_eval import evaluate_router
-from components.models.mrlora.settings import DEFAULT_TEMPLATE
+from components.models.mrlora.settings import DEFAULT_TEMPLATE, ROUTER_KINDS
 from components.models.mrlora.two_stage import TwoStage
 from components.models.samples import evaluation_samples
 from components.models.scoring import evaluate_adapter
+from components.settings import Settings
 
 
 def prepare(track: str, home: Path) -> Path:
@@ -50,7 +51,6 @@ def prepare(track: str, home: Path) -> Path:
     from components.data.prepare import build_staged, commit_staged
     from components.data.source import fingerprint_source, plan_source
     from components.data.validation import validate_source
-    from components.settings import Settings
 
     home.mkdir(parents=True, exist_ok=True)
     (home / "prefect.yaml").write_text("name: bench\n")
@@ -71,6 +71,7 @@ PROTOTYPE_ACCURACY = {"domain": 97.0, "ability": 90.0}
 PROTOTYPE_COST = 1.1
 MLLM_COST = 1.4
 SEPARATION = 5.0
+FLOOR_GRID = (0.5, 0.7, 0.9, 0.95, 0.99)  # the separation is also printed at each of these
 
 
 def targets(figures: dict, tracks: list[str]) -> list[str]:
@@ -108,7 +109,8 @@ def targets(figures: dict, tracks: list[str]) -> list[str]:
             met = unknown > 0 and unknown >= SEPARATION * known
             lines.append(
                 f"target [{track}] {router}: low-confidence share of unknown-task items >= "
-                f"{SEPARATION}x the known tasks': {unknown}% against {known}% ({verdict(met)})"
+                f"{SEPARATION}x the known tasks' at floor {shares['floor']}: {unknown}% against "
+                f"{known}% ({verdict(met)})"
             )
     return lines
 
@@ -289,19 +291,26 @@ def prototype_steps(base, data_dir: Path, track: str, tasks: list[str], adapters
     return steps
 
 
-def confidence_separation(bundles: dict, known: list, unknown: list, floor: float) -> dict:
-    """Per router: the share of a mixed test set's items routed below `floor`, among the items of
-    the pool's own tasks and among items of a task no expert learned (another track's)."""
+def confidence_separation(
+    bundles: dict, known: list, unknown: list, floors: dict[str, float]
+) -> dict:
+    """Per router: the share of a mixed test set's items routed below its kind's floor, among the
+    items of the pool's own tasks and among items of a task no expert learned (another track's);
+    and both shares at each floor of FLOOR_GRID."""
     figures = {}
     for name, bundle in bundles.items():
-        shares = []
-        for items in (known, unknown):
-            routed = bundle.route(items)
-            shares.append(100.0 * sum(r.confidence < floor for r in routed) / len(routed))
+        confidences = [[r.confidence for r in bundle.route(items)] for items in (known, unknown)]
+
+        def below(floor: float, confidences=confidences) -> list[float]:
+            return [round(100.0 * sum(c < floor for c in cs) / len(cs), 2) for cs in confidences]
+
+        known_share, unknown_share = below(floors[bundle.kind])
         figures[name] = {
-            "known_low_confidence": round(shares[0], 2),
-            "unknown_low_confidence": round(shares[1], 2),
-            "ratio": round(shares[1] / shares[0], 1) if shares[0] else None,
+            "floor": floors[bundle.kind],
+            "known_low_confidence": known_share,
+            "unknown_low_confidence": unknown_share,
+            "ratio": round(unknown_share / known_share, 1) if known_share else None,
+            "known_and_unknown_by_floor": {str(floor): below(floor) for floor in FLOOR_GRID},
         }
     return figures
 
@@ -313,7 +322,9 @@ def main() -> None:
     parser.add_argument("--preset", default="cpu", choices=["cpu", "official"])
     parser.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
     parser.add_argument("--prepared", type=Path, default=None, help="a prepared data folder")
-    parser.add_argument("--floor", type=float, default=0.5, help="the confidence floor")
+    for kind in ROUTER_KINDS:
+        default = Settings.model_fields[f"{kind}_confidence_floor"].default
+        parser.add_argument(f"--{kind}-floor", type=float, default=default)
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with tempfile.TemporaryDirectory(prefix="mllmcl-bench-") as scratch:
@@ -341,9 +352,10 @@ def main() -> None:
             others = [other for other in tracks if other != track]
             unknown = [s for other in others for s in test_items(data[other], other)]
             if unknown:
-                separation = confidence_separation(bundles[track], known, unknown, args.floor)
+                floors = {kind: getattr(args, f"{kind}_floor") for kind in ROUTER_KINDS}
+                separation = confidence_separation(bundles[track], known, unknown, floors)
                 figures[track]["separation"] = separation
-                print(f"[{track}] low-confidence shares at {args.floor}: {separation}", flush=True)
+                print(f"[{track}] low-confidence shares: {separation}", flush=True)
     figures["targets"] = targets(figures, tracks)
     for line in figures["targets"]:
         print(line, flush=True)

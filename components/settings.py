@@ -89,13 +89,23 @@ class Settings(BaseSettings):
     router_decoding: Decoding = Field(
         "constrained", description="the MLLM router's: constrained or official"
     )
-    router_confidence_floor: float = Field(
+    # The two kinds' confidences live on different scales (docs/method.md): the MLLM router's
+    # letter, trained for many epochs, is near-certain on its own tasks; the prototype head's
+    # L2-penalised softmax is not.
+    mllm_confidence_floor: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="an MLLM router's routing whose letter has a lower probability among the "
+        "pool's letters is marked low-confidence (counted per task by evaluations, flagged by "
+        "the served bundle)",
+    )
+    prototype_confidence_floor: float = Field(
         0.5,
         ge=0,
         le=1,
-        description="a routing whose expert has a lower probability among the pool (the MLLM "
-        "router's letter, the prototype router's head) is marked low-confidence (counted per "
-        "task by evaluations, flagged by the served bundle)",
+        description="a prototype router's routing whose task has a lower probability under its "
+        "head is marked low-confidence",
     )
     replay_per_task: int = Field(20, ge=1, description="router replay samples per task")
     ewc_strength: float = Field(
@@ -161,6 +171,10 @@ class Settings(BaseSettings):
     def resolved_tracking_uri(self) -> str:
         """The setting, else the embedded sqlite store."""
         return self.tracking_uri or f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
+
+    def confidence_floor(self, kind: RouterKind) -> float:
+        """The floor under which a routing of this router kind is low-confidence."""
+        return self.mllm_confidence_floor if kind == "mllm" else self.prototype_confidence_floor
 
     @property
     def dvc_file(self) -> Path:

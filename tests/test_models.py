@@ -43,6 +43,7 @@ from components.models.prompts import (
     Sample,
     encode_prompts,
     encode_training,
+    in_length_order,
     split_at_image,
 )
 from components.models.samples import evaluation_samples, task_samples, training_samples
@@ -72,6 +73,26 @@ def test_tiny_base_is_a_real_llava(tiny_base):
         model, processor, [Sample(_image(), "What is the background color?")]
     )
     assert isinstance(answers[0], str)
+
+
+def test_samples_are_batched_shortest_question_first_and_answered_in_their_order(tiny_base):
+    questions = ["What is shown, in as many words as it takes?", "Color?", "Which shape is it?"]
+    samples = [Sample(_image(), q) for q in questions]
+    batches = []
+    answered = in_length_order(samples, lambda ordered: [s.question.upper() for s in ordered])
+    assert answered == [q.upper() for q in questions]
+    model = LlavaForConditionalGeneration.from_pretrained(tiny_base.ref.name_or_path)
+    processor = AutoProcessor.from_pretrained(tiny_base.ref.name_or_path)
+    handle = model.register_forward_pre_hook(
+        lambda _, args, kwargs: batches.append(kwargs["input_ids"].shape), with_kwargs=True
+    )
+    answers = generate_answers(model, processor, samples, batch_size=2, max_new_tokens=1)
+    handle.remove()
+    alone = [generate_answers(model, processor, [s], max_new_tokens=1)[0] for s in samples]
+    # the two shorter questions together, the longest alone; answers as each sample alone
+    assert [shape[0] for shape in batches[:2]] == [2, 1]
+    assert batches[0][1] < batches[1][1]
+    assert answers == alone
 
 
 def _image():

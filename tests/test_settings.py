@@ -36,6 +36,18 @@ def test_environment_over_yaml_over_defaults(home, monkeypatch):
     assert settings.resolved_tracking_uri == "http://127.0.0.1:5000"
 
 
+def test_each_router_kind_has_its_own_confidence_floor(home, monkeypatch):
+    settings = Settings()
+    assert settings.confidence_floor("mllm") == settings.mllm_confidence_floor == 0.9
+    assert settings.confidence_floor("prototype") == settings.prototype_confidence_floor == 0.5
+    monkeypatch.setenv("MLLMCL_PROTOTYPE_CONFIDENCE_FLOOR", "0.7")
+    assert Settings().confidence_floor("prototype") == 0.7
+    assert Settings().confidence_floor("mllm") == 0.9
+    monkeypatch.setenv("MLLMCL_MLLM_CONFIDENCE_FLOOR", "1.5")
+    with pytest.raises(ValueError, match="mllm_confidence_floor"):
+        Settings()
+
+
 def test_explicit_config_file_and_unknown_keys(home, tmp_path, monkeypatch):
     config = tmp_path / "other.yaml"
     config.write_text("dvc_remote: s3://bucket/mllmcl\n")

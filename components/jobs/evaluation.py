@@ -41,7 +41,10 @@ class EvaluationJob(BenchmarkJob[Evaluation]):
     def key(self) -> str:
         """The router and experts (their keys hold data, base and settings), the test data."""
         settings = self.settings
-        decoding = [settings.router_decoding, settings.seed, settings.router_confidence_floor]
+        kind = self.router_kind
+        floor = settings.confidence_floor(kind)
+        # the prototype router has no decoding to choose, nor a random pick to seed
+        decoding = [settings.router_decoding, settings.seed, floor] if kind == "mllm" else [floor]
         experts = [e.key for e in self.experts]
         return digest([self.router.key, experts, self.test_data(self.evaluate_on), decoding])
 
@@ -82,7 +85,7 @@ class EvaluationJob(BenchmarkJob[Evaluation]):
                 self.manifest,
                 self.evaluate_on,
                 f"mr-lora-{self.benchmark}-step-{self.step}",
-                settings.router_confidence_floor,
+                settings.confidence_floor(self.router_kind),
             )
             log_evaluation(evaluation, self.step)
             tracker.keep(evaluation)

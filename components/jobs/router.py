@@ -101,7 +101,7 @@ class RouterJob(BenchmarkJob[AdapterRecord]):
                 self.key(),
                 run,
                 params={
-                    "kind": self.kind,
+                    "router_kind": self.kind,
                     **params,
                     "experts": pool,
                     "base": self.base.label,
@@ -112,7 +112,7 @@ class RouterJob(BenchmarkJob[AdapterRecord]):
                     "experts": pool,
                     "tasks": ",".join(self.tasks),
                     "step": str(len(self.experts)),
-                    "kind": self.kind,
+                    "router_kind": self.kind,
                     "base_digest": self.base.digest,
                 },
                 description=f"MR-LoRA {self.kind} router over {len(self.experts)} experts: {pool}",

@@ -4,9 +4,9 @@ tokens are trained (labels of the prompt are masked)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -31,6 +31,23 @@ def prompt_text(processor: ProcessorMixin, question: str, context: str = "") -> 
     conversation: list[dict[str, Any]] = [{"role": "user", "content": content}]
     # transformers types a conversation's content as text only; LLaVA's holds image parts too
     return processor.apply_chat_template(conversation, add_generation_prompt=True)  # type: ignore[arg-type]
+
+
+Result = TypeVar("Result")
+
+
+def in_length_order(
+    samples: Sequence[Sample], answer: Callable[[list[Sample]], list[Result]]
+) -> list[Result]:
+    """`answer` applied to the samples shortest question first, so that a batch of neighbours
+    pads little (a prompt's image takes the same tokens in every sample), with its results put
+    back in the samples' order."""
+    order = sorted(range(len(samples)), key=lambda row: len(samples[row].question))
+    results = answer([samples[row] for row in order])
+    if len(results) != len(order):
+        raise ValueError(f"{len(results)} results for {len(order)} samples")
+    placed: dict[int, Result] = dict(zip(order, results, strict=True))
+    return [placed[row] for row in range(len(samples))]
 
 
 def rgb(image: Image.Image) -> Image.Image:

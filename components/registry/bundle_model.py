@@ -16,6 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
+from components.models.mrlora.prototypes import router_kind
 from components.models.mrlora.spec import save_spec
 from components.registry.bundle import EXPERT_PREFIX, BundleParts
 from components.registry.models import (
@@ -58,7 +59,7 @@ def register_bundle(
     artifacts |= {f"{EXPERT_PREFIX}{task}": str(folder) for task, folder in parts.experts.items()}
     config = {
         "decoding": settings.router_decoding,
-        "confidence_floor": settings.router_confidence_floor,
+        "confidence_floor": settings.confidence_floor(router_kind(parts.router)),
         "dtype": settings.dtype,
         "device": settings.device,
     }

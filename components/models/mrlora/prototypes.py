@@ -104,7 +104,7 @@ def base_features(
 
 # The head's L2 penalty on its weights (the features have unit norm). Weaker, and replay items
 # of two tasks get near-certain probabilities on inputs of neither; stronger, and the known
-# tasks' own items fall below a floor of 0.5.
+# tasks' own items fall below the prototype router's floor (0.5).
 HEAD_WEIGHT_DECAY = 1e-3
 
 

@@ -44,6 +44,7 @@ from components.models.prompts import (
     encode_prompt_text,
     encode_prompts,
     image_pixels,
+    in_length_order,
     on_device,
     split_at_image,
 )
@@ -116,7 +117,8 @@ class TwoStage:
                 f"the prototype router at {router} routes to {', '.join(self.prototypes.tasks)}, "
                 f"not to the experts given ({', '.join(experts)})"
             )
-        self.letter_ids = letter_token_ids(self.processor, spec.letters)
+        mllm = self.kind == "mllm"  # only its letters are scored
+        self.letter_ids = letter_token_ids(self.processor, spec.letters) if mllm else []
         self._prefix: RouterPrefix | None = None
 
     def reserved_tokens(self) -> list[str]:
@@ -285,10 +287,15 @@ class TwoStage:
         return RoutedBatch(routed, states.shape[1], states if self.share_vision else None, pixels)
 
     def route(self, samples: Sequence[Sample], batch_size: int = 32) -> list[Routed]:
-        routed: list[Routed] = []
-        for start in range(0, len(samples), batch_size):
-            routed += self._route_batch(samples[start : start + batch_size]).routed
-        return routed
+        """The routings alone, in the samples' order (batched shortest question first)."""
+
+        def in_batches(ordered: list[Sample]) -> list[Routed]:
+            routed: list[Routed] = []
+            for start in range(0, len(ordered), batch_size):
+                routed += self._route_batch(ordered[start : start + batch_size]).routed
+            return routed
+
+        return in_length_order(samples, in_batches)
 
     @torch.inference_mode()
     def answer(
@@ -296,11 +303,16 @@ class TwoStage:
     ) -> list[Routed]:
         """Route every sample, then answer each expert's share with that expert alone, in full
         batches whatever order the samples come in. `chunk_size` samples are routed before any is
-        answered: it bounds the vision features held meanwhile."""
-        results: list[Routed] = []
-        for start in range(0, len(samples), chunk_size):
-            results += self._answer_chunk(samples[start : start + chunk_size], batch_size)
-        return results
+        answered: it bounds the vision features held meanwhile. Batched shortest question first
+        (each expert's share too); the results come in the samples' order."""
+
+        def in_chunks(ordered: list[Sample]) -> list[Routed]:
+            results: list[Routed] = []
+            for start in range(0, len(ordered), chunk_size):
+                results += self._answer_chunk(ordered[start : start + chunk_size], batch_size)
+            return results
+
+        return in_length_order(samples, in_chunks)
 
     def _answer_chunk(self, samples: Sequence[Sample], batch_size: int) -> list[Routed]:
         batches = [
