@@ -5,7 +5,8 @@ train every expert (time, samples/s, Oracle accuracy on its own test split), tra
 router on the cumulative replay (time, routing accuracy), build the prototype router after
 every step (time, routing accuracy on the tasks seen so far), then time inference: one expert
 alone, and routed by each router (the MLLM router constrained and official, the prototype
-router), split by stage (vision tower, the rest of routing, the experts' answers). Last, with
+router), split by stage (vision tower, the rest of routing, the experts' answers), and the tokens
+the MLLM router and an expert read per item. Last, with
 several tracks: each router's low-confidence share on its own tasks' test items and on the
 other tracks' (tasks no expert learned), at its kind's floor and at each of a grid of floors.
 
@@ -39,6 +40,7 @@ from components.models.mrlora.replay import replay_by_task, replay_samples, seen
 from components.models.mrlora.router_eval import evaluate_router
 from components.models.mrlora.settings import DEFAULT_TEMPLATE, ROUTER_KINDS
 from components.models.mrlora.two_stage import TwoStage
+from components.models.prompts import encode_prompts
 from components.models.samples import evaluation_samples
 from components.models.scoring import evaluate_adapter
 from components.settings import Settings
@@ -102,7 +104,8 @@ def targets(figures: dict, tracks: list[str]) -> list[str]:
             reading = "the target is where the vision features are shared"
         lines.append(
             f"target [{track}] MLLM routed cost <= {MLLM_COST}x one expert: {cost}x ({reading}); "
-            f"ms per item: {f['constrained']['ms_per_item']}"
+            f"ms per item: {f['constrained']['ms_per_item']}; tokens per item: "
+            f"{f['constrained']['tokens_per_item']}"
         )
         for router, shares in f.get("separation", {}).items():
             known, unknown = shares["known_low_confidence"], shares["unknown_low_confidence"]
@@ -211,6 +214,7 @@ def bench_track(
             "samples_per_second": round(len(samples) / stages["total"], 1),
             "shuffled_samples_per_second": round(len(samples) / shuffled_seconds, 1),
             "ms_per_item": {k: round(1000 * v / len(samples), 2) for k, v in stages.items()},
+            "tokens_per_item": prompt_tokens(bundle, samples) if name == "constrained" else None,
             "cost_vs_one_expert": round(median(costs), 2),
             "cost_each_round": [round(c, 2) for c in costs],
         }
@@ -235,6 +239,26 @@ def one_expert_rate(base, data_dir: Path, track: str, tasks: list[str], adapters
         seconds += timed(generate_answers, model, processor, own)[1]
         items += len(own)
     return items / seconds
+
+
+def prompt_tokens(bundle: TwoStage, samples: list) -> dict[str, float]:
+    """What the MLLM router and an expert read per item, in tokens: the router's expert list
+    (read once and cached), the router's prompt from the image on, the expert's whole prompt
+    (images included; means over `samples`, unpadded)."""
+    image_id = bundle.model.get_base_model().config.image_token_id
+    listed, rests, prompts = [], [], []
+    for sample in samples:
+        routed = bundle.spec.sample(sample.image, sample.question)
+        ids = encode_prompts(bundle.processor, [routed])["input_ids"][0]
+        start = int((ids == image_id).nonzero()[0])
+        listed.append(start)
+        rests.append(len(ids) - start)
+        prompts.append(int(encode_prompts(bundle.processor, [sample])["input_ids"].shape[1]))
+    return {
+        "router_expert_list": max(listed),
+        "router_rest": round(sum(rests) / len(rests), 1),
+        "expert_prompt": round(sum(prompts) / len(prompts), 1),
+    }
 
 
 def timed_stages(bundle: TwoStage, samples: list) -> dict[str, float]:
