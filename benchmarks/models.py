@@ -5,12 +5,13 @@ train every expert (time, samples/s, Oracle accuracy on its own test split), tra
 router on the cumulative replay (time, routing accuracy), build the prototype router after
 every step (time, routing accuracy on the tasks seen so far), then time inference: one expert
 alone, and routed by each router (the MLLM router constrained and official, the prototype
-router), split by stage (vision tower, the rest of routing, the experts' answers), and the tokens
-the MLLM router and an expert read per item. Last, with
-several tracks: each router's low-confidence share on its own tasks' test items and on the
-other tracks' (tasks no expert learned), at its kind's floor and at each of a grid of floors.
+router), split by stage (vision tower, the rest of routing, the experts' answers), with the
+tokens the MLLM router and an expert read per item. Last, with several tracks: each router's
+low-confidence share on its own tasks' test items and on the other tracks' (tasks no expert
+learned), at its kind's floor and at each of a grid of floors.
 
     .venv/bin/python benchmarks/models.py [--tracks domain,ability] [--out DIR]
+        [--mllm-floor 0.9] [--prototype-floor 0.5]
 
 On a GPU machine without MLflow, Prefect and DVC, `--prepared DIR` reads data already prepared
 elsewhere (a copy of data/) and skips generation and preparation.
