@@ -316,6 +316,11 @@ def prototype_steps(base, data_dir: Path, track: str, tasks: list[str], adapters
     return steps
 
 
+def shares_below(confidences: list[list[float]], floor: float) -> list[float]:
+    """Per list of routing confidences: the percent of them below `floor`."""
+    return [round(100.0 * sum(c < floor for c in cs) / len(cs), 2) for cs in confidences]
+
+
 def confidence_separation(
     bundles: dict, known: list, unknown: list, floors: dict[str, float]
 ) -> dict:
@@ -325,17 +330,15 @@ def confidence_separation(
     figures = {}
     for name, bundle in bundles.items():
         confidences = [[r.confidence for r in bundle.route(items)] for items in (known, unknown)]
-
-        def below(floor: float, confidences=confidences) -> list[float]:
-            return [round(100.0 * sum(c < floor for c in cs) / len(cs), 2) for cs in confidences]
-
-        known_share, unknown_share = below(floors[bundle.kind])
+        known_share, unknown_share = shares_below(confidences, floors[bundle.kind])
         figures[name] = {
             "floor": floors[bundle.kind],
             "known_low_confidence": known_share,
             "unknown_low_confidence": unknown_share,
             "ratio": round(unknown_share / known_share, 1) if known_share else None,
-            "known_and_unknown_by_floor": {str(floor): below(floor) for floor in FLOOR_GRID},
+            "known_and_unknown_by_floor": {
+                str(floor): shares_below(confidences, floor) for floor in FLOOR_GRID
+            },
         }
     return figures
 
