@@ -43,7 +43,7 @@ from components.models.prompts import (
     Sample,
     encode_prompts,
     encode_training,
-    in_length_order,
+    in_length_batches,
     split_at_image,
 )
 from components.models.samples import evaluation_samples, task_samples, training_samples
@@ -79,8 +79,14 @@ def test_samples_are_batched_shortest_question_first_and_answered_in_their_order
     questions = ["What is shown, in as many words as it takes?", "Color?", "Which shape is it?"]
     samples = [Sample(_image(), q) for q in questions]
     batches = []
-    answered = in_length_order(samples, lambda ordered: [s.question.upper() for s in ordered])
-    assert answered == [q.upper() for q in questions]
+    seen: list[list[str]] = []
+
+    def upper(batch: list[Sample]) -> list[str]:
+        seen.append([s.question for s in batch])
+        return [s.question.upper() for s in batch]
+
+    assert in_length_batches(samples, 2, upper) == [q.upper() for q in questions]
+    assert seen == [[questions[1], questions[2]], [questions[0]]]
     model = LlavaForConditionalGeneration.from_pretrained(tiny_base.ref.name_or_path)
     processor = AutoProcessor.from_pretrained(tiny_base.ref.name_or_path)
     handle = model.register_forward_pre_hook(

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from transformers import ProcessorMixin
 
-from components.models.prompts import Sample, encode_prompts, in_length_order, on_device
+from components.models.prompts import Sample, encode_prompts, in_length_batches, on_device
 
 
 @torch.inference_mode()
@@ -22,21 +22,15 @@ def generate_answers(
     """Greedy answers in the samples' order, batched shortest question first."""
     model.eval()
 
-    def in_batches(ordered: list[Sample]) -> list[str]:
-        answers: list[str] = []
-        for start in range(0, len(ordered), batch_size):
-            batch = on_device(
-                encode_prompts(processor, ordered[start : start + batch_size]), model.device
-            )
-            output = model.generate(
-                **batch,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=processor.tokenizer.pad_token_id,
-            )
-            new_tokens = output[:, batch["input_ids"].shape[1] :]
-            texts = processor.batch_decode(new_tokens, skip_special_tokens=True)
-            answers += [t.strip() for t in texts]
-        return answers
+    def answer_batch(batch: list[Sample]) -> list[str]:
+        encoded = on_device(encode_prompts(processor, batch), model.device)
+        output = model.generate(
+            **encoded,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=processor.tokenizer.pad_token_id,
+        )
+        new_tokens = output[:, encoded["input_ids"].shape[1] :]
+        return [t.strip() for t in processor.batch_decode(new_tokens, skip_special_tokens=True)]
 
-    return in_length_order(samples, in_batches)
+    return in_length_batches(samples, batch_size, answer_batch)

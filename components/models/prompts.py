@@ -36,14 +36,17 @@ def prompt_text(processor: ProcessorMixin, question: str, context: str = "") -> 
 Result = TypeVar("Result")
 
 
-def in_length_order(
-    samples: Sequence[Sample], answer: Callable[[list[Sample]], list[Result]]
+def in_length_batches(
+    samples: Sequence[Sample], size: int, answer: Callable[[list[Sample]], list[Result]]
 ) -> list[Result]:
-    """`answer` applied to the samples shortest question first, so that a batch of neighbours
-    pads little (a prompt's image takes the same tokens in every sample), with its results put
-    back in the samples' order."""
+    """`answer` applied to batches of `size` samples taken shortest question first, so that a
+    batch of neighbours pads little (a prompt's image takes the same tokens in every sample),
+    with the results put back in the samples' order."""
     order = sorted(range(len(samples)), key=lambda row: len(samples[row].question))
-    results = answer([samples[row] for row in order])
+    ordered = [samples[row] for row in order]
+    results = [
+        r for start in range(0, len(ordered), size) for r in answer(ordered[start : start + size])
+    ]
     placed: dict[int, Result] = dict(zip(order, results, strict=True))
     return [placed[row] for row in range(len(samples))]
 

@@ -44,7 +44,7 @@ from components.models.prompts import (
     encode_prompt_text,
     encode_prompts,
     image_pixels,
-    in_length_order,
+    in_length_batches,
     on_device,
     split_at_image,
 )
@@ -288,14 +288,7 @@ class TwoStage:
 
     def route(self, samples: Sequence[Sample], batch_size: int = 32) -> list[Routed]:
         """The routings alone, in the samples' order (batched shortest question first)."""
-
-        def in_batches(ordered: list[Sample]) -> list[Routed]:
-            routed: list[Routed] = []
-            for start in range(0, len(ordered), batch_size):
-                routed += self._route_batch(ordered[start : start + batch_size]).routed
-            return routed
-
-        return in_length_order(samples, in_batches)
+        return in_length_batches(samples, batch_size, lambda batch: self._route_batch(batch).routed)
 
     @torch.inference_mode()
     def answer(
@@ -305,14 +298,9 @@ class TwoStage:
         batches whatever order the samples come in. `chunk_size` samples are routed before any is
         answered: it bounds the vision features held meanwhile. Batched shortest question first
         (each expert's share too); the results come in the samples' order."""
-
-        def in_chunks(ordered: list[Sample]) -> list[Routed]:
-            results: list[Routed] = []
-            for start in range(0, len(ordered), chunk_size):
-                results += self._answer_chunk(ordered[start : start + chunk_size], batch_size)
-            return results
-
-        return in_length_order(samples, in_chunks)
+        return in_length_batches(
+            samples, chunk_size, lambda chunk: self._answer_chunk(chunk, batch_size)
+        )
 
     def _answer_chunk(self, samples: Sequence[Sample], batch_size: int) -> list[Routed]:
         batches = [
