@@ -12,7 +12,9 @@ scratch folder and then scores every earlier task i with four adapters made of t
     final modules   step i's LoRA   + final full modules
 
 Where "final LoRA" recovers what "final" lost, and "final modules" loses it as "final" does, the
-full modules' drift is the forgetting; the other way round, the LoRA is.
+full modules' drift is the forgetting; the other way round, the LoRA is; where each recovers
+part, both are. In O-LoRA, whose earlier LoRAs are frozen, "final LoRA" differs from "at step i"
+only by the later tasks' LoRAs.
 
     .venv/bin/python benchmarks/chained_drift.py --prepared DATA [--track domain]
         [--methods o-lora,lora-ft]
@@ -41,6 +43,7 @@ from components.settings import Settings
 
 WEIGHTS = "adapter_model.safetensors"
 FORMS = ("at step i", "final", "final LoRA", "final modules")
+METHODS = ("o-lora", "lora-ft")  # the methods it trains
 
 
 def is_lora(key: str) -> bool:
@@ -126,8 +129,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prepared", type=Path, required=True, help="a prepared data folder")
     parser.add_argument("--track", default="domain")
-    parser.add_argument("--methods", default="o-lora,lora-ft")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated")
     args = parser.parse_args()
+    unknown = set(args.methods.split(",")) - set(METHODS)
+    if unknown:
+        parser.error(f"--methods: {', '.join(sorted(unknown))} not among {', '.join(METHODS)}")
     started = time.perf_counter()
     figures: dict[str, Rows] = {}
     with tempfile.TemporaryDirectory(prefix="mllmcl-drift-") as folder:
