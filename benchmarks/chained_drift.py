@@ -31,17 +31,17 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from components.data.build import prepared_manifest
+from components.data.build import Manifest, prepared_manifest
 from components.methods.lora_ft import lora_ft_plan, train_step
 from components.methods.olora import olora_plan
 from components.models.base.build import ensure_tiny_base
 from components.models.base.config import TinyBaseConfig
 from components.models.base.loading import BaseRef
+from components.models.lora.adapters import ADAPTER_WEIGHTS
 from components.models.mrlora.experts import expert_settings
 from components.models.scoring import evaluate_adapter
 from components.settings import Settings
 
-WEIGHTS = "adapter_model.safetensors"
 FORMS = ("at step i", "final", "final LoRA", "final modules")
 METHODS = ("o-lora", "lora-ft")  # the methods it trains
 
@@ -54,18 +54,20 @@ def combined(lora_from: Path, modules_from: Path, out: Path) -> Path:
     """An adapter folder: `lora_from`'s configuration and LoRA weights, `modules_from`'s fully
     trained modules."""
     shutil.copytree(lora_from, out)
-    lora = load_file(str(lora_from / WEIGHTS))
-    modules = {k: v for k, v in load_file(str(modules_from / WEIGHTS)).items() if not is_lora(k)}
+    lora = load_file(str(lora_from / ADAPTER_WEIGHTS))
+    trained = load_file(str(modules_from / ADAPTER_WEIGHTS))
+    modules = {k: v for k, v in trained.items() if not is_lora(k)}
     if set(modules) != {k for k in lora if not is_lora(k)}:
         raise ValueError(f"{lora_from} and {modules_from} train different full modules")
-    save_file({**lora, **modules}, str(out / WEIGHTS))
+    save_file({**lora, **modules}, str(out / ADAPTER_WEIGHTS))
     return out
 
 
-def train_chain(method: str, data_dir: Path, track: str, base: BaseRef, out: Path) -> list[Path]:
+def train_chain(
+    method: str, data_dir: Path, track: str, manifest: Manifest, base: BaseRef, out: Path
+) -> list[Path]:
     """Each step's adapter folder, trained through the track's tasks in order."""
-    manifest = prepared_manifest(data_dir, track)
-    tasks = [t.spec.name for t in manifest.tasks]
+    tasks = manifest.names
     settings = expert_settings("cpu", manifest.track)
     strength = Settings.model_fields["olora_orthogonality"].default
     folders: list[Path] = []
@@ -87,8 +89,8 @@ Rows = dict[str, dict[str, float]]
 
 def drift(method: str, data_dir: Path, track: str, base: BaseRef, scratch: Path) -> Rows:
     manifest = prepared_manifest(data_dir, track)
-    tasks = [t.spec.name for t in manifest.tasks]
-    folders = train_chain(method, data_dir, track, base, scratch)
+    tasks = manifest.names
+    folders = train_chain(method, data_dir, track, manifest, base, scratch)
     final = folders[-1]
 
     def score(task: str, folder: Path) -> float:

@@ -4,7 +4,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from benchmarks.chained_drift import WEIGHTS, combined
+from benchmarks.chained_drift import combined
+from components.models.lora.adapters import ADAPTER_WEIGHTS as WEIGHTS
 
 
 def _adapter(folder, value, modules=("embed_tokens.modules_to_save.weight",)):

@@ -26,12 +26,12 @@ from safetensors import safe_open
 from torch import nn
 from transformers import PreTrainedModel
 
+from components.models.lora.adapters import ADAPTER_WEIGHTS
 from components.models.lora.mixture import adapter_config
 from components.models.lora.peft_config import lora_config
 from components.models.lora.settings import AdapterSettings
 
 ADAPTER_NAME = "default"
-_WEIGHTS = "adapter_model.safetensors"
 
 
 def _is_lora_factor(key: str) -> bool:
@@ -40,7 +40,7 @@ def _is_lora_factor(key: str) -> bool:
 
 def frozen_parameters(previous: Path) -> int:
     """How many LoRA weights the earlier tasks hold (they stay fixed in the next task)."""
-    with safe_open(str(previous / _WEIGHTS), framework="pt") as weights:
+    with safe_open(str(previous / ADAPTER_WEIGHTS), framework="pt") as weights:
         return sum(
             weights.get_slice(key).get_shape()[0] * weights.get_slice(key).get_shape()[1]
             for key in weights.keys()  # noqa: SIM118 (a safetensors handle, not a dict)
@@ -91,7 +91,7 @@ class Orthogonal:
         peft_model = get_peft_model(model, lora_config(self.settings))
         state = get_peft_model_state_dict(peft_model)
         old = self.rank
-        with safe_open(str(self.previous / _WEIGHTS), framework="pt") as weights:
+        with safe_open(str(self.previous / ADAPTER_WEIGHTS), framework="pt") as weights:
             for key in weights.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
                 earlier = weights.get_tensor(key)
                 if ".lora_A." in key:
