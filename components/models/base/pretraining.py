@@ -13,9 +13,15 @@ from transformers import ProcessorMixin
 from components.models.base.mixture.questions import make_sample
 from components.models.base.tiny import chat_text
 from components.models.generation import generate_answers
-from components.models.mrlora.settings import DEFAULT_TEMPLATE
 from components.models.prompts import Sample
 
+# The router's instruction as the base's recipe learnt its tokens: fixed here, so that a base
+# built again from the same config gets the same tokenizer whatever the router's prompt says now.
+ROUTER_WORDS = (
+    "You are a router. Several experts can answer questions about an image; pick the one "
+    "whose specialty fits it best.\nExperts:\nexperts\nimageQuestion: question\n"
+    "Reply with the expert's letter only. Do not answer the question."
+)
 GENERAL_WORDS = (
     "a an the is are was were be been this that these those it its there here what which who "
     "how many much where when why do does did not no yes only just all any each every some "
@@ -43,11 +49,11 @@ def pretraining_samples(
 
 def tokenizer_corpus(samples: list[Sample]) -> list[str]:
     """Text to learn the tokenizer from: the mixture's exchanges as the chat template writes
-    them, the router's default instruction (the pipeline's own prompt), common words and
+    them, the words of the router's instruction (the pipeline's own prompt), common words and
     digits. Byte-level BPE still encodes any other text (the experts learn new words' tokens)."""
     lines = [chat_text(s.question, s.answer) for s in samples]
     lines += [
-        DEFAULT_TEMPLATE.replace("{", "").replace("}", ""),
+        ROUTER_WORDS,
         GENERAL_WORDS,
         " ".join(str(n) for n in range(101)),
         "A B C D E ( ) . , ? : < > _ - + =",

@@ -14,9 +14,10 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 # {experts} lists the pool, {image} is where the image goes, {question} is the user's question.
-# Everything before {image} is the same for every input, so it is computed once and cached.
+# Everything before {image} is the same for every input, so it is computed once and cached: the
+# instruction sits there too, so that each input adds only its image and question to read.
 DEFAULT_TEMPLATE = (
     "You are a router. Several experts can answer questions about an image; pick the one "
-    "whose specialty fits it best.\nExperts:\n{experts}\n{image}Question: {question}\n"
-    "Reply with the expert's letter only. Do not answer the question."
+    "whose specialty fits it best. Reply with the expert's letter only. Do not answer the "
+    "question.\nExperts:\n{experts}\n{image}{question}"
 )

@@ -43,7 +43,7 @@ class RouterSpec(BaseModel, frozen=True):
         return self.template.split("{image}")[0].format(experts=listed)
 
     def question(self, question: str) -> str:
-        """The text after the image: the user's question and the instruction."""
+        """The text after the image: the user's question, with whatever the template adds."""
         return self.template.split("{image}")[1].format(question=question)
 
     def sample(self, image, question: str, answer: str = "") -> Sample:
