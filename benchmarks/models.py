@@ -2,13 +2,14 @@
 
 For each track: generate and prepare the default preset in a scratch home, build the tiny base,
 train every expert (time, samples/s, Oracle accuracy on its own test split), train the MLLM
-router on the cumulative replay (time, routing accuracy), build the prototype router after
-every step (time, routing accuracy on the tasks seen so far), then time inference: one expert
-alone, and routed by each router (the MLLM router constrained and official, the prototype
-router), split by stage (vision tower, the rest of routing, the experts' answers), with the
-tokens the MLLM router and an expert read per item. Last, with several tracks: each router's
-low-confidence share on its own tasks' test items and on the other tracks' (tasks no expert
-learned), at its kind's floor and at each of a grid of floors.
+router on the cumulative replay (time, routing accuracy), build the prototype router after every
+step (time, routing accuracy on the tasks seen so far), then time inference: one expert alone,
+and routed by each router (the MLLM router constrained and official, the prototype router),
+taking turns task by task (each figure the median of five rounds), split by stage (vision tower,
+the rest of routing, the experts' answers), with the tokens the MLLM router and an expert read
+per item. Last, with several tracks: each router's low-confidence share on its own tasks' test
+items and on the other tracks' (tasks no expert learned), at its kind's floor and at each of a
+grid of floors.
 
     .venv/bin/python benchmarks/models.py [--tracks domain,ability] [--out DIR]
         [--mllm-floor 0.9] [--prototype-floor 0.5]
@@ -69,7 +70,7 @@ def prepare(track: str, home: Path) -> Path:
 
 # The router targets: the prototype router's least accuracy at any step per track, its routed
 # cost, the MLLM router's routed cost where the vision features are shared, the separation.
-TIMING_ROUNDS = 3
+TIMING_ROUNDS = 5
 PROTOTYPE_ACCURACY = {"domain": 97.0, "ability": 90.0}
 PROTOTYPE_COST = 1.1
 MLLM_COST = 1.4
@@ -180,9 +181,10 @@ def bench_track(
         dtype=dtype,
     )
     figures["router_train_seconds"] = round(router_run.seconds, 1)
-    samples = []
-    for name in tasks:
-        samples += evaluation_samples(load_split(data_dir, track, name, "test"))[0]
+    by_task = {
+        name: evaluation_samples(load_split(data_dir, track, name, "test"))[0] for name in tasks
+    }
+    samples = [s for items in by_task.values() for s in items]
     shuffled = random.Random(0).sample(samples, len(samples))
     replay = replay_by_task(data_dir, track, spec)
     figures["prototype_steps"] = prototype_steps(base, data_dir, track, tasks, adapters, replay)
@@ -195,20 +197,15 @@ def bench_track(
     for name, folder in routers.items():
         decoding = "official" if name == "official" else "constrained"
         bundles[name] = TwoStage(base.ref.name_or_path, folder, adapters, spec, decoding, dtype)
-    # This machine's speed drifts over minutes: each round times one expert alone and then
-    # every routed bundle, and each figure is the median over the rounds of its own round's.
-    rounds = []
-    for _ in range(TIMING_ROUNDS):
-        one = one_expert_rate(base, data_dir, track, tasks, adapters)
-        rounds.append((one, {name: timed_stages(b, samples) for name, b in bundles.items()}))
-    one_expert = median(one for one, _ in rounds)
+    rounds = interleaved_rounds(OneExpertAlone(base.ref.name_or_path, adapters), bundles, by_task)
+    one_expert = len(samples) / median(r[ALONE]["total"] for r in rounds)
     figures["one_expert_samples_per_second"] = round(one_expert, 1)
     print(f"[{track}] one expert alone: {one_expert:.1f} samples/s", flush=True)
     for name, bundle in bundles.items():
         routing = evaluate_router(bundle, data_dir, track, spec)
         _, shuffled_seconds = timed(bundle.answer, shuffled)
-        stages = {k: median(r[name][k] for _, r in rounds) for k in rounds[0][1][name]}
-        costs = [one * r[name]["total"] / len(samples) for one, r in rounds]
+        stages = {k: median(r[name][k] for r in rounds) for k in rounds[0][name]}
+        costs = [r[name]["total"] / r[ALONE]["total"] for r in rounds]
         figures[name] = {
             "router_accuracy": round(routing.accuracy, 2),
             "router_per_task": {k: round(v, 1) for k, v in routing.per_task.items()},
@@ -227,19 +224,42 @@ def bench_track(
     return figures, bundles
 
 
-def one_expert_rate(base, data_dir: Path, track: str, tasks: list[str], adapters: dict) -> float:
-    """Samples per second when each test item is answered by its own task's expert alone (no
-    router): what routing adds is the difference."""
-    model, processor = load_adapters(base.ref.name_or_path, {tasks[0]: adapters[tasks[0]]})
-    seconds, items = 0.0, 0
-    for name in tasks:
-        if name != tasks[0]:
-            model.load_adapter(str(adapters[name]), adapter_name=name)
-        model.set_adapter(name)
-        own = evaluation_samples(load_split(data_dir, track, name, "test"))[0]
-        seconds += timed(generate_answers, model, processor, own)[1]
-        items += len(own)
-    return items / seconds
+class OneExpertAlone:
+    """Each task's items answered by its own expert, no router: what routing adds is the
+    difference. Every expert is loaded once, as in the routed bundle."""
+
+    def __init__(self, base: str, adapters: dict[str, Path]) -> None:
+        self.model, self.processor = load_adapters(base, adapters)
+
+    def answer(self, task: str, samples: list) -> None:
+        self.model.set_adapter(task)
+        generate_answers(self.model, self.processor, samples)
+
+
+ALONE = "one expert alone"
+
+
+def interleaved_rounds(
+    alone: OneExpertAlone, bundles: dict[str, TwoStage], by_task: dict[str, list]
+) -> list[dict[str, dict[str, float]]]:
+    """Per round, seconds per way of answering (one expert alone; each bundle, by stage) over
+    every task's test items. This machine's speed drifts by 10-20% within seconds: the ways
+    take turns task by task, in an order that rotates, so that each meets the same drift."""
+    ways = [ALONE, *bundles]
+    rounds = []
+    for round_index in range(TIMING_ROUNDS):
+        seconds: dict[str, dict[str, float]] = {way: {} for way in ways}
+        for task_index, (task, items) in enumerate(by_task.items()):
+            shift = (round_index + task_index) % len(ways)
+            for way in ways[shift:] + ways[:shift]:
+                if way == ALONE:
+                    stages = {"total": timed(alone.answer, task, items)[1]}
+                else:
+                    stages = timed_stages(bundles[way], items)
+                for stage, spent in stages.items():
+                    seconds[way][stage] = seconds[way].get(stage, 0.0) + spent
+        rounds.append(seconds)
+    return rounds
 
 
 def prompt_tokens(bundle: TwoStage, samples: list) -> dict[str, float]:
