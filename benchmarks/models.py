@@ -34,11 +34,12 @@ from components.data.build import load_split, read_manifest
 from components.models.base.build import ensure_tiny_base
 from components.models.base.config import TinyBaseConfig
 from components.models.generation import generate_answers
-from components.models.lora.adapters import load_adapters, train_adapter
+from components.models.lora.adapters import load_adapters
 from components.models.lora.settings import ROUTER_PRESETS
 from components.models.mrlora.experts import expert_settings, train_expert
 from components.models.mrlora.prototypes import build_prototype_router
 from components.models.mrlora.replay import replay_by_task, replay_samples, seen_spec
+from components.models.mrlora.router_depth import train_router
 from components.models.mrlora.router_eval import evaluate_router
 from components.models.mrlora.settings import DEFAULT_TEMPLATE, ROUTER_KINDS
 from components.models.mrlora.two_stage import TwoStage
@@ -71,6 +72,8 @@ def prepare(track: str, home: Path) -> Path:
 # The router targets: the prototype router's least accuracy at any step per track, its routed
 # cost, the MLLM router's routed cost where the vision features are shared, the separation.
 TIMING_ROUNDS = 5
+ALONE = "one expert alone"
+ALL_LAYERS = "constrained_all_layers"  # the MLLM router at the paper's depth, beside a shallow one
 PROTOTYPE_ACCURACY = {"domain": 97.0, "ability": 90.0}
 PROTOTYPE_COST = 1.1
 MLLM_COST = 1.4
@@ -104,11 +107,19 @@ def targets(figures: dict, tracks: list[str]) -> list[str]:
             reading = verdict(cost <= MLLM_COST)
         else:  # the experts adapt the tower: no vision features to share
             reading = "the target is where the vision features are shared"
+        depth = f["router_language_layers"] or "every"
         lines.append(
-            f"target [{track}] MLLM routed cost <= {MLLM_COST}x one expert: {cost}x ({reading}); "
-            f"ms per item: {f['constrained']['ms_per_item']}; tokens per item: "
+            f"target [{track}] MLLM routed cost <= {MLLM_COST}x one expert (router through "
+            f"{depth} language layer(s)): {cost}x ({reading}); ms per item: "
+            f"{f['constrained']['ms_per_item']}; tokens per item: "
             f"{f['constrained']['tokens_per_item']}"
         )
+        if ALL_LAYERS in f:
+            lines.append(
+                f"  [{track}] for comparison, the MLLM router through every layer: "
+                f"{f[ALL_LAYERS]['cost_vs_one_expert']}x; ms per item: "
+                f"{f[ALL_LAYERS]['ms_per_item']}"
+            )
         for router, shares in f.get("separation", {}).items():
             known, unknown = shares["known_low_confidence"], shares["unknown_low_confidence"]
             met = unknown > 0 and unknown >= SEPARATION * known
@@ -172,15 +183,24 @@ def bench_track(
         }
         print(f"[{track}] expert {name}: {figures['experts'][name]}", flush=True)
     spec = seen_spec(manifest, tasks, DEFAULT_TEMPLATE)
-    router_run = train_adapter(
-        base.ref.name_or_path,
-        replay_samples(data_dir, track, spec),
-        ROUTER_PRESETS[preset],
-        models / track / "router",
-        progress=False,
-        dtype=dtype,
-    )
-    figures["router_train_seconds"] = round(router_run.seconds, 1)
+    router_settings = ROUTER_PRESETS[preset]
+    # A preset's shallow router is also compared with the paper's, which reads every layer.
+    depths = {"constrained": router_settings}
+    if router_settings.language_layers is not None:
+        depths[ALL_LAYERS] = router_settings.model_copy(update={"language_layers": None})
+    routers = {}
+    for name, settings_used in depths.items():
+        run = train_router(
+            base.ref.name_or_path,
+            replay_samples(data_dir, track, spec),
+            settings_used,
+            models / track / name,
+            progress=False,
+            dtype=dtype,
+        )
+        routers[name] = run.folder
+        figures[f"{name}_train_seconds"] = round(run.seconds, 1)
+    figures["router_language_layers"] = router_settings.language_layers
     by_task = {
         name: evaluation_samples(load_split(data_dir, track, name, "test"))[0] for name in tasks
     }
@@ -191,7 +211,7 @@ def bench_track(
     prototypes = build_prototype_router(
         base.ref.name_or_path, replay, models / track / "prototypes", dtype
     )
-    routers = {"constrained": router_run.folder, "official": router_run.folder}
+    routers["official"] = routers["constrained"]
     routers["prototype"] = prototypes.folder
     bundles = {}
     for name, folder in routers.items():
@@ -234,9 +254,6 @@ class OneExpertAlone:
     def answer(self, task: str, samples: list) -> None:
         self.model.set_adapter(task)
         generate_answers(self.model, self.processor, samples)
-
-
-ALONE = "one expert alone"
 
 
 def interleaved_rounds(

@@ -124,9 +124,9 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory):
 def two_experts_and_router(tiny_base, micro_home, tmp_path_factory):
     """RS and Fin experts and a router between them (visually distinct tasks: a planted case)."""
     from components.data.build import load_split, read_manifest
-    from components.models.lora.adapters import train_adapter
     from components.models.lora.settings import ROUTER_PRESETS, TrainSettings
     from components.models.mrlora.replay import routing_samples
+    from components.models.mrlora.router_depth import train_router
     from components.models.mrlora.spec import router_spec
     from components.models.samples import training_samples
     from tests.helpers import ONE_EPOCH_EXPERT, train_micro_expert
@@ -142,7 +142,7 @@ def two_experts_and_router(tiny_base, micro_home, tmp_path_factory):
         t: training_samples(load_split(micro_home / "data", "micro", t, "router")) for t in experts
     }
     train = TrainSettings(epochs=8, learning_rate=3e-3, batch_size=8, warmup_ratio=0.05)
-    router = train_adapter(
+    router = train_router(
         tiny_base.ref.name_or_path,
         routing_samples(spec, replay),
         ROUTER_PRESETS["cpu"].model_copy(update={"train": train}),

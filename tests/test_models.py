@@ -4,6 +4,7 @@ import hashlib
 import json
 import math
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,7 @@ from components.models.mrlora.prototypes import (
     build_prototype_router,
     router_kind,
 )
+from components.models.mrlora.router_depth import DEPTH_FILE, first_layers, read_depth
 from components.models.mrlora.spec import router_spec
 from components.models.mrlora.two_stage import TwoStage
 from components.models.prompts import (
@@ -292,7 +294,8 @@ def test_router_prompt_and_letters():
     assert spec.letters == "ABC" and spec.task_of("C") == "Fin"
     context, question = spec.context(), spec.question("How many buildings?")
     assert "A. remote sensing" in context and "C. finance" in context
-    assert "How many buildings?" in question and "letter" in question
+    assert "letter" in context  # the instruction is shared by every input: cached with the list
+    assert question == "How many buildings?"
     with pytest.raises(ValueError, match="needs"):
         router_spec(specs, template="{question} {experts}")
     pinned = router_spec(specs, pinned={"Fin": "A", "RS": "E", "Med": "C"})
@@ -430,6 +433,55 @@ def test_two_stage_answers_a_mixed_stream_in_full_expert_batches(
     # whose four samples are answered in one batch, not two by two
     assert switches == ["RS", "Fin"]
     assert expert_prefills == [4, 4]
+
+
+def test_a_shallow_router_reads_its_first_layers_only(
+    tiny_base, micro_home, two_experts_and_router
+):
+    """The cpu preset's router is trained on, and routes through, the first language layer; the
+    experts still answer through every layer of the same model."""
+    experts, router, spec = two_experts_and_router
+    assert ROUTER_PRESETS["cpu"].language_layers == 1
+    assert read_depth(router) == 1
+    config = json.loads((router / "adapter_config.json").read_text(encoding="utf-8"))
+    assert re.fullmatch(config["target_modules"], "model.language_model.layers.0.mlp.up_proj")
+    assert not re.fullmatch(config["target_modules"], "model.language_model.layers.1.mlp.up_proj")
+    bundle = TwoStage(tiny_base.ref.name_or_path, router, experts, spec)
+    layers = bundle.model.get_base_model().model.language_model.layers
+    assert len(layers) == 3
+    runs: dict[str, list[int]] = {"router": [], "experts": []}
+    handles = [
+        layer.register_forward_pre_hook(
+            lambda module, args, index=index: runs[
+                "router" if bundle.model.active_adapter == "router" else "experts"
+            ].append(index)
+        )
+        for index, layer in enumerate(layers)
+    ]
+    samples, _ = evaluation_samples(load_split(micro_home / "data", "micro", "Fin", "test"))
+    bundle.answer(samples[:4], batch_size=4)
+    for handle in handles:
+        handle.remove()
+    assert set(runs["router"]) == {0}  # the cached expert list and the batch: layer 0 alone
+    assert set(runs["experts"]) == {0, 1, 2}
+    assert len(bundle.model.get_base_model().model.language_model.layers) == 3
+
+
+def test_a_router_depth_is_checked(tiny_base, tmp_path):
+    model, _ = load_base(tiny_base.ref.name_or_path)
+    too_deep = "a router of 4 language layers: this base's language model has 3"
+    with pytest.raises(ValueError, match=too_deep), first_layers(model, 4):
+        pass
+    with first_layers(model, 2):
+        assert len(model.model.language_model.layers) == 2
+    assert len(model.model.language_model.layers) == 3
+    assert read_depth(tmp_path) is None  # a router saved before depths were recorded: all
+    (tmp_path / DEPTH_FILE).write_text('{"language_layers": 0}', encoding="utf-8")
+    with pytest.raises(ValueError, match=f"{DEPTH_FILE}: language_layers must be a positive"):
+        read_depth(tmp_path)
+    (tmp_path / DEPTH_FILE).write_text("[1]", encoding="utf-8")
+    with pytest.raises(ValueError, match="not a router depth record"):
+        read_depth(tmp_path)
 
 
 def test_continuing_an_adapter_starts_from_its_weights(tiny_base, micro_home, tmp_path):

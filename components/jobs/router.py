@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from components.jobs.job import BenchmarkJob, digest
-from components.models.lora.adapters import AdapterRun, adapter_folder, train_adapter
-from components.models.lora.settings import ROUTER_PRESETS, AdapterSettings, seeded
+from components.models.lora.adapters import AdapterRun, adapter_folder
+from components.models.lora.settings import ROUTER_PRESETS, RouterAdapterSettings, seeded
 from components.models.mrlora.experts import config_digest
 from components.models.mrlora.prototypes import HEAD_WEIGHT_DECAY, build_prototype_router
 from components.models.mrlora.replay import (
@@ -20,6 +20,7 @@ from components.models.mrlora.replay import (
     router_key,
     seen_spec,
 )
+from components.models.mrlora.router_depth import train_router
 from components.models.mrlora.settings import RouterKind
 from components.models.mrlora.spec import RouterSpec, save_spec
 from components.registry.adapters import AdapterRecord, record, reuse
@@ -59,7 +60,7 @@ class RouterJob(BenchmarkJob[AdapterRecord]):
         return seen_spec(self.manifest, self.tasks, self.settings.router_template)
 
     @property
-    def adapter(self) -> AdapterSettings:
+    def adapter(self) -> RouterAdapterSettings:
         return seeded(ROUTER_PRESETS[self.settings.router_preset], self.settings.train_seed)
 
     def key(self) -> str:
@@ -131,7 +132,7 @@ class RouterJob(BenchmarkJob[AdapterRecord]):
                 settings.device,
             )
             return run, {"recipe": PROTOTYPE_RECIPE, "weight_decay": HEAD_WEIGHT_DECAY}
-        run = train_adapter(
+        run = train_router(
             self.base.name_or_path,
             replay_samples(settings.data_dir, self.benchmark, self.spec),
             self.adapter,

@@ -6,16 +6,26 @@ from peft import LoraConfig
 
 from components.models.lora.settings import AdapterSettings
 
-LANGUAGE_LINEARS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+LINEARS = "(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 VISION_LINEARS = r".*vision_tower.*\.(q_proj|k_proj|v_proj|out_proj|fc1|fc2)"
 PROJECTOR = "multi_modal_projector"
 VOCABULARY = ["embed_tokens", "lm_head"]
 
 
-def lora_config(settings: AdapterSettings) -> LoraConfig:
-    """LoRA on every linear layer of the language model (optionally the vision tower), never
-    lm_head; the projector is trained in full and saved with the adapter."""
-    target = LANGUAGE_LINEARS + (f"|{VISION_LINEARS}" if settings.vision else "")
+def language_linears(layers: int | None = None) -> str:
+    """The language model's linear layers: of every decoder layer, or of the first `layers`."""
+    if layers is None:
+        return rf".*language_model.*\.{LINEARS}"
+    indices = "|".join(str(i) for i in range(layers))
+    return rf".*language_model.*\.layers\.({indices})\..*\.{LINEARS}"
+
+
+def lora_config(settings: AdapterSettings, language_layers: int | None = None) -> LoraConfig:
+    """LoRA on every linear layer of the language model (or of its first `language_layers`
+    layers; optionally the vision tower too), never lm_head; the projector is trained in full
+    and saved with the adapter."""
+    target = language_linears(language_layers)
+    target += f"|{VISION_LINEARS}" if settings.vision else ""
     return LoraConfig(
         r=settings.rank,
         lora_alpha=settings.alpha,

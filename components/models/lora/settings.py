@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class TrainSettings(BaseModel, frozen=True):
@@ -43,7 +43,17 @@ class AdapterSettings(BaseModel, frozen=True):
     train: TrainSettings
 
 
-def seeded(settings: AdapterSettings, seed: int) -> AdapterSettings:
+class RouterAdapterSettings(AdapterSettings, frozen=True):
+    # The MLLM router reads image and question through the first N layers of the language model
+    # only, then the final norm and the output head (components/models/mrlora/router_depth.py);
+    # None: every layer, as the paper's router does.
+    language_layers: int | None = Field(None, ge=1)
+
+
+Settings = TypeVar("Settings", bound=AdapterSettings)
+
+
+def seeded(settings: Settings, seed: int) -> Settings:
     """The settings, training from `seed` (the LoRA's initial weights and the data order)."""
     return settings.model_copy(update={"train": settings.train.model_copy(update={"seed": seed})})
 
@@ -51,13 +61,11 @@ def seeded(settings: AdapterSettings, seed: int) -> AdapterSettings:
 PRESETS_FILE = Path(__file__).with_name("presets.yaml")
 
 
-def _load_presets() -> tuple[dict[str, AdapterSettings], dict[str, AdapterSettings]]:
+def _load_presets() -> tuple[dict[str, AdapterSettings], dict[str, RouterAdapterSettings]]:
     data = yaml.safe_load(PRESETS_FILE.read_text(encoding="utf-8"))
-    presets = [
-        {name: AdapterSettings.model_validate(value) for name, value in data[kind].items()}
-        for kind in ("experts", "routers")
-    ]
-    return presets[0], presets[1]
+    experts = {name: AdapterSettings.model_validate(v) for name, v in data["experts"].items()}
+    routers = {name: RouterAdapterSettings.model_validate(v) for name, v in data["routers"].items()}
+    return experts, routers
 
 
 EXPERT_PRESETS, ROUTER_PRESETS = _load_presets()

@@ -1,10 +1,10 @@
-"""Two-stage MR-LoRA inference: (1) the router reads image + question and picks an expert,
-(2) only that expert (base + its LoRA) answers. The router is of either kind: the MLLM router
-(the base with its own LoRA, answering a letter) or the prototype router (the base's features,
-no adapter; components/models/mrlora/prototypes.py), told apart by the router folder's files.
-Batched and grouped by expert; when no adapter touches the vision tower, each image goes
-through it once and both stages reuse its features (each adapter still applies its own
-projector)."""
+"""Two-stage MR-LoRA inference: (1) the router reads image + question and picks an expert, (2) only
+that expert (base + its LoRA) answers. The router is of either kind: the MLLM router (the base
+with its own LoRA, answering a letter, through as many of the language model's layers as it was
+trained on) or the prototype router (the base's features, no adapter;
+components/models/mrlora/prototypes.py), told apart by the router folder's files. Batched and
+grouped by expert; when no adapter touches the vision tower, each image goes through it once and
+both stages reuse its features (each adapter still applies its own projector)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from components.models.mrlora.prototypes import (
     router_kind,
     unadapted_tower,
 )
+from components.models.mrlora.router_depth import first_layers, read_depth
 from components.models.mrlora.settings import Decoding
 from components.models.mrlora.spec import RouterSpec
 from components.models.prompts import (
@@ -119,6 +120,7 @@ class TwoStage:
             )
         mllm = self.kind == "mllm"  # only its letters are scored
         self.letter_ids = letter_token_ids(self.processor, spec.letters) if mllm else []
+        self.router_layers = read_depth(router) if mllm else None
         self._prefix: RouterPrefix | None = None
 
     def reserved_tokens(self) -> list[str]:
@@ -233,8 +235,13 @@ class TwoStage:
         features, and how many tokens an image takes in a prompt."""
         if self.prototypes is not None:
             return self._route_by_prototypes(samples, self.prototypes)
-        prompts = [self.spec.sample(s.image, s.question) for s in samples]
         self._use(ROUTER)
+        with first_layers(self._llava, self.router_layers):
+            return self._route_by_letters(samples)
+
+    def _route_by_letters(self, samples: Sequence[Sample]) -> RoutedBatch:
+        """The MLLM router (active, at its depth) answers each sample's letter."""
+        prompts = [self.spec.sample(s.image, s.question) for s in samples]
         if self.decoding == "constrained":
             splits = [split_at_image(self.processor, p) for p in prompts]
             prefix = self._router_prefix(splits, prompts[0])
