@@ -70,7 +70,7 @@ def read_depth(folder: Path) -> int | None:
         layers = json.loads(path.read_text(encoding="utf-8"))["language_layers"]
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path}: not a router depth record ({error!r})") from error
-    if layers is not None and (not isinstance(layers, int) or layers < 1):
+    if layers is not None and (type(layers) is not int or layers < 1):
         raise ValueError(f"{path}: language_layers must be a positive integer or null")
     return layers
 
