@@ -2,14 +2,15 @@
 
 For each track: generate and prepare the default preset in a scratch home, build the tiny base,
 train every expert (time, samples/s, Oracle accuracy on its own test split), train the MLLM
-router on the cumulative replay (time, routing accuracy), build the prototype router after every
-step (time, routing accuracy on the tasks seen so far), then time inference: one expert alone,
-and routed by each router (the MLLM router constrained and official, the prototype router),
-taking turns task by task (each figure the median of five rounds), split by stage (vision tower,
-the rest of routing, the experts' answers), with the tokens the MLLM router and an expert read
-per item. Last, with several tracks: each router's low-confidence share on its own tasks' test
-items and on the other tracks' (tasks no expert learned), at its kind's floor and at each of a
-grid of floors.
+router on the cumulative replay (time, routing accuracy; beside a preset's shallow router also
+one through every layer, the paper's depth), build the prototype router after every step (time,
+routing accuracy on the tasks seen so far), then time inference: one expert alone, and routed by
+each router (the MLLM router constrained and official, the prototype router), taking turns task
+by task (each figure the median of five rounds), split by stage (vision tower, the rest of
+routing, the experts' answers), with the tokens the MLLM router and an expert read per item.
+Last, with several tracks: each router's low-confidence share on its own tasks' test items and
+on the other tracks' (tasks no expert learned), at its kind's floor and at each of a grid of
+floors.
 
     .venv/bin/python benchmarks/models.py [--tracks domain,ability] [--out DIR]
         [--mllm-floor 0.9] [--prototype-floor 0.5]

@@ -1,7 +1,7 @@
 """A shallow MLLM router: it reads image and question through the first N decoder layers of the
 language model only, then the final norm and its output head, and answers the letter there.
 Telling a few tasks apart takes less than answering them, and the router's pass reads about as
-many tokens as the expert's own prompt: each layer cut is that share of the routing saved. The
+many tokens as the expert's own prompt: each layer cut saves its share of the router's pass. The
 depth is trained in (LoRA on those layers only, the layers above cut off) and saved beside the
 router's adapter, so that every bundle runs the router as it was trained."""
 
