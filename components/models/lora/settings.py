@@ -50,10 +50,10 @@ class RouterAdapterSettings(AdapterSettings, frozen=True):
     language_layers: int | None = Field(None, ge=1)
 
 
-Settings = TypeVar("Settings", bound=AdapterSettings)
+AdapterSettingsT = TypeVar("AdapterSettingsT", bound=AdapterSettings)
 
 
-def seeded(settings: Settings, seed: int) -> Settings:
+def seeded(settings: AdapterSettingsT, seed: int) -> AdapterSettingsT:
     """The settings, training from `seed` (the LoRA's initial weights and the data order)."""
     return settings.model_copy(update={"train": settings.train.model_copy(update={"seed": seed})})
 

@@ -7,13 +7,13 @@ router's adapter, so that every bundle runs the router as it was trained."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel, Field, StrictInt, ValidationError
 from transformers import PreTrainedModel, TrainerCallback
 
 from components.models.lora.adapters import AdapterRun, fresh, train_adapter
@@ -57,8 +57,15 @@ def first_layers(llava: Any, layers: int | None) -> Iterator[None]:
         language.layers, language.config.num_hidden_layers = kept, count
 
 
+class RouterDepth(BaseModel, frozen=True):
+    """What `router_depth.json` holds: None, every layer."""
+
+    language_layers: StrictInt | None = Field(None, ge=1)
+
+
 def save_depth(folder: Path, layers: int | None) -> None:
-    (folder / DEPTH_FILE).write_text(json.dumps({"language_layers": layers}), encoding="utf-8")
+    record = RouterDepth(language_layers=layers)
+    (folder / DEPTH_FILE).write_text(record.model_dump_json(), encoding="utf-8")
 
 
 def read_depth(folder: Path) -> int | None:
@@ -67,12 +74,12 @@ def read_depth(folder: Path) -> int | None:
     if not path.is_file():
         return None
     try:
-        layers = json.loads(path.read_text(encoding="utf-8"))["language_layers"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{path}: not a router depth record ({error!r})") from error
-    if layers is not None and (type(layers) is not int or layers < 1):
-        raise ValueError(f"{path}: language_layers must be a positive integer or null")
-    return layers
+        return RouterDepth.model_validate_json(path.read_text(encoding="utf-8")).language_layers
+    except ValidationError as error:
+        raise ValueError(
+            f"{path}: language_layers must be a positive integer or null: not a router depth "
+            f"record ({error.errors()[0]['msg']})"
+        ) from error
 
 
 def train_router(
